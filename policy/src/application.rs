@@ -1,0 +1,181 @@
+//! KubeVela `Application` (`core.oam.dev/v1beta1`): components, traits, app-level policies.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{ParseError, from_value};
+use crate::identity::IdentityRule;
+use crate::meta::{Meta, null_as_default};
+
+/// The trait and policy type that declares an identity rule.
+pub const IDENTITY_TYPE: &str = "identity";
+
+/// A KubeVela Application.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Application {
+    /// `metadata`.
+    #[serde(default)]
+    pub metadata: Meta,
+    /// `spec`.
+    #[serde(default)]
+    pub spec: ApplicationSpec,
+}
+
+/// `spec` of an Application.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ApplicationSpec {
+    /// `spec.components`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub components: Vec<Component>,
+    /// `spec.policies`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub policies: Vec<AppPolicy>,
+}
+
+/// One component of an Application.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Component {
+    /// `name`.
+    #[serde(default)]
+    pub name: String,
+    /// `type` (the ComponentDefinition).
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    /// `traits`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub traits: Vec<Trait>,
+}
+
+/// A trait attached to a component.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Trait {
+    /// `type` (the TraitDefinition).
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    /// `properties`, as written.
+    #[serde(default)]
+    pub properties: Option<Value>,
+    /// The identity rule, when this trait is of type `identity`.
+    #[serde(skip)]
+    pub identity: Option<IdentityRule>,
+}
+
+/// An app-level policy in `spec.policies`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct AppPolicy {
+    /// `name`.
+    #[serde(default)]
+    pub name: String,
+    /// `type` (the PolicyDefinition).
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    /// `properties`, as written.
+    #[serde(default)]
+    pub properties: Option<Value>,
+    /// The identity rule, when this policy is of type `identity`.
+    #[serde(skip)]
+    pub identity: Option<IdentityRule>,
+}
+
+/// Where a component's identity rule comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// Its own trait, at this index of `traits`.
+    Trait(usize),
+    /// The app-level policy at this index of `spec.policies`.
+    Policy(usize),
+}
+
+impl IdentitySource {
+    /// The JSON pointer of the rule within the Application.
+    pub fn pointer(self, component: usize) -> String {
+        match self {
+            IdentitySource::Trait(t) => format!("/spec/components/{component}/traits/{t}"),
+            IdentitySource::Policy(p) => format!("/spec/policies/{p}"),
+        }
+    }
+}
+
+impl Application {
+    /// Parse an Application, reading every identity trait and policy; a wrong type names its path.
+    pub fn from_value(value: &Value) -> Result<Self, ParseError> {
+        let mut app: Application = from_value(value)?;
+        for (i, component) in app.spec.components.iter_mut().enumerate() {
+            for (j, t) in component.traits.iter_mut().enumerate() {
+                if t.type_ == IDENTITY_TYPE {
+                    let rule =
+                        IdentityRule::from_properties(t.properties.as_ref()).map_err(|e| {
+                            e.within(&format!("spec.components[{i}].traits[{j}].properties"))
+                        })?;
+                    t.identity = Some(rule);
+                }
+            }
+        }
+        for (i, p) in app.spec.policies.iter_mut().enumerate() {
+            if p.type_ == IDENTITY_TYPE {
+                let rule = IdentityRule::from_properties(p.properties.as_ref())
+                    .map_err(|e| e.within(&format!("spec.policies[{i}].properties")))?;
+                p.identity = Some(rule);
+            }
+        }
+        Ok(app)
+    }
+
+    /// The app-wide identity policy, if any: the first `identity` entry of `spec.policies`.
+    pub fn app_identity(&self) -> Option<(usize, &IdentityRule)> {
+        self.spec
+            .policies
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| p.identity.as_ref().map(|r| (i, r)))
+    }
+
+    /// The identity rule in force for component `index`: its own trait, else the app's policy.
+    pub fn identity_of(&self, index: usize) -> Option<(IdentitySource, &IdentityRule)> {
+        let component = self.spec.components.get(index)?;
+        component
+            .own_identity()
+            .map(|(t, r)| (IdentitySource::Trait(t), r))
+            .or_else(|| {
+                self.app_identity()
+                    .map(|(p, r)| (IdentitySource::Policy(p), r))
+            })
+    }
+
+    /// The component with this name, with its index.
+    pub fn component(&self, name: &str) -> Option<(usize, &Component)> {
+        self.spec
+            .components
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.name == name)
+    }
+}
+
+impl Component {
+    /// The component's own identity trait, with its index in `traits`.
+    pub fn own_identity(&self) -> Option<(usize, &IdentityRule)> {
+        self.traits
+            .iter()
+            .enumerate()
+            .find_map(|(i, t)| t.identity.as_ref().map(|r| (i, r)))
+    }
+
+    /// The traits that expose routes, by the policy's list of route trait types, with their indices.
+    pub fn route_traits<'a>(
+        &'a self,
+        route_trait_types: &'a [String],
+    ) -> impl Iterator<Item = (usize, &'a Trait)> + 'a {
+        self.traits
+            .iter()
+            .enumerate()
+            .filter(move |(_, t)| route_trait_types.contains(&t.type_))
+    }
+}
+
+impl Trait {
+    /// `properties.<key>` when properties is an object.
+    pub fn property(&self, key: &str) -> Option<&Value> {
+        self.properties.as_ref()?.as_object()?.get(key)
+    }
+}

@@ -1,0 +1,195 @@
+//! The objects the rules read, parsed once from JSON into typed views.
+
+use serde_json::Value;
+
+use crate::application::Application;
+use crate::error::{ParseError, from_value};
+use crate::http_route::HttpRoute;
+use crate::ingress::Ingress;
+use crate::ingress_route::IngressRoute;
+use crate::meta::{Meta, ObjectRef};
+use crate::middleware::{Middleware, Target};
+
+/// The kinds oam-traefik reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// `core.oam.dev` Application.
+    Application,
+    /// `networking.k8s.io` Ingress.
+    Ingress,
+    /// `traefik.io` IngressRoute.
+    IngressRoute,
+    /// `gateway.networking.k8s.io` HTTPRoute.
+    HttpRoute,
+    /// `traefik.io` Middleware.
+    Middleware,
+}
+
+impl Kind {
+    /// Every kind, in a stable order.
+    pub const ALL: [Kind; 5] = [
+        Kind::Application,
+        Kind::Ingress,
+        Kind::IngressRoute,
+        Kind::HttpRoute,
+        Kind::Middleware,
+    ];
+
+    /// The kind of an object of this API group and kind, if oam-traefik reads it.
+    pub fn from_group_kind(group: &str, kind: &str) -> Option<Kind> {
+        match (group, kind) {
+            ("core.oam.dev", "Application") => Some(Kind::Application),
+            ("networking.k8s.io", "Ingress") => Some(Kind::Ingress),
+            ("traefik.io", "IngressRoute") => Some(Kind::IngressRoute),
+            ("gateway.networking.k8s.io", "HTTPRoute") => Some(Kind::HttpRoute),
+            ("traefik.io", "Middleware") => Some(Kind::Middleware),
+            _ => None,
+        }
+    }
+
+    /// The kind of an object with this `apiVersion` and `kind`.
+    pub fn from_api_version(api_version: &str, kind: &str) -> Option<Kind> {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        Kind::from_group_kind(group, kind)
+    }
+
+    /// The kind as Kubernetes spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Application => "Application",
+            Kind::Ingress => "Ingress",
+            Kind::IngressRoute => "IngressRoute",
+            Kind::HttpRoute => "HTTPRoute",
+            Kind::Middleware => "Middleware",
+        }
+    }
+
+    /// The API group.
+    pub fn group(self) -> &'static str {
+        match self {
+            Kind::Application => "core.oam.dev",
+            Kind::Ingress => "networking.k8s.io",
+            Kind::IngressRoute | Kind::Middleware => "traefik.io",
+            Kind::HttpRoute => "gateway.networking.k8s.io",
+        }
+    }
+
+    /// Whether objects of this kind are routes that Traefik serves.
+    pub fn is_route(self) -> bool {
+        matches!(self, Kind::Ingress | Kind::IngressRoute | Kind::HttpRoute)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One object, as its typed view.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    /// An Application.
+    Application(Application),
+    /// An Ingress.
+    Ingress(Ingress),
+    /// An IngressRoute.
+    IngressRoute(IngressRoute),
+    /// An HTTPRoute.
+    HttpRoute(HttpRoute),
+    /// A Middleware.
+    Middleware(Middleware),
+}
+
+impl Object {
+    /// Parse `value` as an object of `kind`; a field of the wrong type names its path.
+    pub fn parse(kind: Kind, value: &Value) -> Result<Object, ParseError> {
+        if !value.is_object() {
+            return Err(ParseError::new(".", "expected a JSON object"));
+        }
+        Ok(match kind {
+            Kind::Application => Object::Application(Application::from_value(value)?),
+            Kind::Ingress => Object::Ingress(from_value(value)?),
+            Kind::IngressRoute => Object::IngressRoute(from_value(value)?),
+            Kind::HttpRoute => Object::HttpRoute(from_value(value)?),
+            Kind::Middleware => Object::Middleware(from_value(value)?),
+        })
+    }
+
+    /// Parse a document by its own `apiVersion` and `kind`; `Ok(None)` for a kind oam-traefik does not read.
+    pub fn from_value(value: &Value) -> Result<Option<Object>, ParseError> {
+        let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or("");
+        match Kind::from_api_version(field("apiVersion"), field("kind")) {
+            Some(kind) => Object::parse(kind, value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Application(_) => Kind::Application,
+            Object::Ingress(_) => Kind::Ingress,
+            Object::IngressRoute(_) => Kind::IngressRoute,
+            Object::HttpRoute(_) => Kind::HttpRoute,
+            Object::Middleware(_) => Kind::Middleware,
+        }
+    }
+
+    /// The object's metadata.
+    pub fn meta(&self) -> &Meta {
+        match self {
+            Object::Application(o) => &o.metadata,
+            Object::Ingress(o) => &o.metadata,
+            Object::IngressRoute(o) => &o.metadata,
+            Object::HttpRoute(o) => &o.metadata,
+            Object::Middleware(o) => &o.metadata,
+        }
+    }
+
+    /// A reference to this object, its namespace defaulting to `namespace`.
+    pub fn object_ref(&self, namespace: &str) -> ObjectRef {
+        ObjectRef {
+            kind: self.kind().as_str().to_string(),
+            namespace: self.meta().namespace_or(namespace).to_string(),
+            name: self.meta().display_name(),
+        }
+    }
+
+    /// The Middlewares a route object attaches, resolved, in Traefik's order; empty for other kinds.
+    pub fn middleware_targets(&self, namespace: &str) -> Vec<Target> {
+        let ns = self.meta().namespace_or(namespace);
+        let mut out: Vec<Target> = Vec::new();
+        let mut push = |t: Target| {
+            if !out.contains(&t) {
+                out.push(t)
+            }
+        };
+        match self {
+            Object::Ingress(i) => i
+                .middleware_entries()
+                .into_iter()
+                .for_each(|e| push(Target::from_annotation_entry(e, ns))),
+            Object::IngressRoute(r) => r
+                .spec
+                .routes
+                .iter()
+                .flat_map(|route| route.middleware_refs())
+                .for_each(|m| push(Target::from_ref(m, ns))),
+            Object::HttpRoute(h) => h
+                .spec
+                .rules
+                .iter()
+                .flatten()
+                .flat_map(|rule| rule.middleware_names())
+                .for_each(|name| {
+                    push(Target::Crd {
+                        namespace: ns.to_string(),
+                        name: name.to_string(),
+                    })
+                }),
+            Object::Application(_) | Object::Middleware(_) => {}
+        }
+        out
+    }
+}

@@ -1,0 +1,187 @@
+//! Mutations as RFC 6902 JSON patches. Each builder returns nothing when the reference is
+//! already there, so applying a patch and evaluating again yields no patch.
+
+use std::collections::BTreeMap;
+
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
+use serde_json::{Value, json};
+
+use crate::http_route::{HttpRoute, TRAEFIK_GROUP};
+use crate::ingress::{MIDDLEWARES_ANNOTATION, split_middleware_list};
+use crate::ingress_route::IngressRoute;
+
+/// A JSON pointer from unescaped tokens (`/` in a token becomes `~1`).
+pub fn pointer(tokens: &[&str]) -> PointerBuf {
+    PointerBuf::from_tokens(tokens.iter().copied())
+}
+
+fn add(tokens: &[&str], value: Value) -> PatchOperation {
+    PatchOperation::Add(AddOperation {
+        path: pointer(tokens),
+        value,
+    })
+}
+
+fn replace(tokens: &[&str], value: Value) -> PatchOperation {
+    PatchOperation::Replace(ReplaceOperation {
+        path: pointer(tokens),
+        value,
+    })
+}
+
+/// The `router.middlewares` value with `reference` first (auth runs before anything else),
+/// or `None` when it is already listed.
+pub fn merge_middleware_list(existing: Option<&str>, reference: &str) -> Option<String> {
+    let entries = existing.map(split_middleware_list).unwrap_or_default();
+    if entries.contains(&reference) {
+        return None;
+    }
+    Some(
+        std::iter::once(reference)
+            .chain(entries)
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// Put `reference` into the `router.middlewares` key of the annotations map at `base`
+/// (`None` when the map is absent).
+pub fn annotation(
+    base: &[&str],
+    annotations: Option<&BTreeMap<String, String>>,
+    reference: &str,
+) -> Option<PatchOperation> {
+    let existing = annotations.and_then(|a| a.get(MIDDLEWARES_ANNOTATION));
+    let merged = merge_middleware_list(existing.map(String::as_str), reference)?;
+    let mut key_path = base.to_vec();
+    key_path.push("annotations");
+    Some(match (annotations, existing) {
+        (None, _) => add(&key_path, json!({ MIDDLEWARES_ANNOTATION: merged })),
+        (Some(_), None) => {
+            key_path.push(MIDDLEWARES_ANNOTATION);
+            add(&key_path, Value::String(merged))
+        }
+        (Some(_), Some(_)) => {
+            key_path.push(MIDDLEWARES_ANNOTATION);
+            replace(&key_path, Value::String(merged))
+        }
+    })
+}
+
+/// Put `reference` into `properties.annotations` of a `gateway` trait at `trait_path`.
+/// Properties that are not a map, or annotations that are not strings, are left alone.
+pub fn gateway_trait(
+    trait_path: &[&str],
+    properties: Option<&Value>,
+    reference: &str,
+) -> Option<PatchOperation> {
+    let mut props_path = trait_path.to_vec();
+    props_path.push("properties");
+    let props = match properties {
+        None | Some(Value::Null) => {
+            let merged = merge_middleware_list(None, reference)?;
+            return Some(add(
+                &props_path,
+                json!({ "annotations": { MIDDLEWARES_ANNOTATION: merged } }),
+            ));
+        }
+        Some(Value::Object(map)) => map,
+        Some(_) => return None,
+    };
+    let annotations: Option<BTreeMap<String, String>> = match props.get("annotations") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(serde_json::from_value(v.clone()).ok()?),
+    };
+    if props.get("annotations") == Some(&Value::Null) {
+        let merged = merge_middleware_list(None, reference)?;
+        props_path.push("annotations");
+        return Some(add(&props_path, json!({ MIDDLEWARES_ANNOTATION: merged })));
+    }
+    annotation(&props_path, annotations.as_ref(), reference)
+}
+
+/// Put Middleware `name` first in every route of an IngressRoute that lacks it.
+pub fn ingress_route(route: &IngressRoute, namespace: &str, name: &str) -> Vec<PatchOperation> {
+    let mut ops = Vec::new();
+    for (i, r) in route.spec.routes.iter().enumerate() {
+        let index = i.to_string();
+        let entry = json!({ "name": name });
+        match &r.middlewares {
+            None => ops.push(add(
+                &["spec", "routes", &index, "middlewares"],
+                json!([entry]),
+            )),
+            Some(list)
+                if !list.iter().any(|m| {
+                    m.name == name && m.namespace.as_deref().is_none_or(|n| n == namespace)
+                }) =>
+            {
+                ops.push(add(&["spec", "routes", &index, "middlewares", "0"], entry))
+            }
+            Some(_) => {}
+        }
+    }
+    ops
+}
+
+/// The ExtensionRef filter that attaches Traefik Middleware `name` to an HTTPRoute rule.
+pub fn extension_ref_filter(name: &str) -> Value {
+    json!({
+        "type": "ExtensionRef",
+        "extensionRef": { "group": TRAEFIK_GROUP, "kind": "Middleware", "name": name }
+    })
+}
+
+/// Put an ExtensionRef to Middleware `name` first in every rule of an HTTPRoute that lacks it.
+pub fn http_route(route: &HttpRoute, name: &str) -> Vec<PatchOperation> {
+    let filter = extension_ref_filter(name);
+    let Some(rules) = &route.spec.rules else {
+        return vec![add(&["spec", "rules"], json!([{ "filters": [filter] }]))];
+    };
+    let mut ops = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let index = i.to_string();
+        match &rule.filters {
+            None => ops.push(add(
+                &["spec", "rules", &index, "filters"],
+                json!([filter.clone()]),
+            )),
+            Some(_) if rule.middleware_names().any(|n| n == name) => {}
+            Some(_) => ops.push(add(
+                &["spec", "rules", &index, "filters", "0"],
+                filter.clone(),
+            )),
+        }
+    }
+    ops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointer_tokens_are_escaped() {
+        assert_eq!(
+            pointer(&["metadata", "annotations", MIDDLEWARES_ANNOTATION]).as_str(),
+            "/metadata/annotations/traefik.ingress.kubernetes.io~1router.middlewares"
+        );
+        assert_eq!(pointer(&["a~b"]).as_str(), "/a~0b");
+    }
+
+    #[test]
+    fn merge_puts_reference_first_without_duplicates() {
+        assert_eq!(
+            merge_middleware_list(Some("shop-gzip@kubernetescrd, "), "shop-sso@kubernetescrd"),
+            Some("shop-sso@kubernetescrd,shop-gzip@kubernetescrd".to_string())
+        );
+        assert_eq!(
+            merge_middleware_list(
+                Some("shop-gzip@kubernetescrd,shop-sso@kubernetescrd"),
+                "shop-sso@kubernetescrd"
+            ),
+            None
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! End-to-end fixture: a real control plane on loopback.
+//!
+//! [`ControlPlane::shared`] starts etcd and kube-apiserver (built by `harness/build.sh`)
+//! once per test binary and installs the upstream CRDs; each test works in its own
+//! namespace through the real `kubectl`. Every process started here is stopped when its
+//! owner is dropped, when the test binary exits, or when the test binary is killed.
+
+pub mod apiserver;
+pub mod certs;
+pub mod control_plane;
+pub mod crds;
+pub mod etcd;
+pub mod harness;
+pub mod kubeconfig;
+pub mod kubectl;
+pub mod ports;
+pub mod process;
+
+pub use control_plane::ControlPlane;
+pub use kubectl::{Kubectl, Output};
