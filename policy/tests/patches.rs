@@ -1,0 +1,182 @@
+//! Mutations: the patch gives the expected object, and a second pass patches nothing.
+
+use oam_traefik_policy::{Index, Object, Operation, Policy, Requester, Review, Verdict, evaluate};
+use serde_json::{Value, json};
+
+fn value(yaml: &str) -> Value {
+    serde_yaml::from_str(yaml).expect("test YAML parses")
+}
+
+fn verdict(doc: &Value, index: &Index) -> Verdict {
+    let obj = Object::from_value(doc)
+        .expect("parses")
+        .expect("known kind");
+    let requester = Requester::default();
+    evaluate(
+        &Review {
+            operation: Operation::Create,
+            namespace: "shop",
+            object: Some(&obj),
+            old_object: None,
+            requester: &requester,
+        },
+        &Policy::default(),
+        index,
+    )
+}
+
+/// Apply the verdict's patch, check it against `expect`, then check a second pass is empty.
+fn patch_once(doc: &str, index: &Index) -> Value {
+    let mut doc = value(doc);
+    let first = verdict(&doc, index);
+    assert!(first.allowed(), "{:?}", first.violations);
+    assert!(!first.patch.0.is_empty(), "the first pass patches");
+    json_patch::patch(&mut doc, &first.patch).expect("the patch applies");
+    let second = verdict(&doc, index);
+    assert!(
+        second.patch.0.is_empty(),
+        "second pass patched again: {:?}",
+        second.patch
+    );
+    assert!(second.allowed());
+    doc
+}
+
+const APP: &str = r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: orders, namespace: shop}
+spec:
+  components:
+    - name: api
+      type: webservice
+      traits:
+        - type: gateway
+          properties: {domain: orders.example.com, http: {"/": 8080}, class: traefik}
+        - type: identity
+          properties: {version: v1, provider: oidc, issuer: "https://login.example.com", audiences: [orders]}
+    - name: admin.ui
+      type: webservice
+      traits:
+        - type: gateway
+          properties:
+            domain: admin.example.com
+            http: {"/": 80}
+            annotations: {traefik.ingress.kubernetes.io/router.middlewares: "shop-gzip@kubernetescrd"}
+        - type: gateway
+        - type: identity
+          properties: {version: v1, provider: forward-auth, middleware: sso}
+"#;
+
+#[test]
+fn application_gateway_traits_gain_the_middleware_annotation_once() {
+    let mut index = Index::new(true);
+    index
+        .insert_value(
+            &json!({"apiVersion": "traefik.io/v1alpha1", "kind": "Middleware",
+                    "metadata": {"name": "sso", "namespace": "shop"},
+                    "spec": {"forwardAuth": {"address": "https://auth"}}}),
+            "shop",
+        )
+        .expect("middleware parses");
+    let doc = patch_once(APP, &index);
+    let key = "traefik.ingress.kubernetes.io/router.middlewares";
+    let comps = &doc["spec"]["components"];
+    assert_eq!(
+        comps[0]["traits"][0]["properties"]["annotations"][key],
+        "shop-orders-api-identity@kubernetescrd"
+    );
+    // Merged in front of the list already there; the name normalised the way Traefik reads it.
+    assert_eq!(
+        comps[1]["traits"][0]["properties"]["annotations"][key],
+        "shop-sso@kubernetescrd,shop-gzip@kubernetescrd"
+    );
+    // A trait with no properties at all gets them.
+    assert_eq!(
+        comps[1]["traits"][1]["properties"]["annotations"][key],
+        "shop-sso@kubernetescrd"
+    );
+}
+
+#[test]
+fn namespace_with_dots_is_normalised_in_the_reference() {
+    let doc = APP.replace("namespace: shop", "namespace: shop.eu");
+    let mut d = value(&doc);
+    let v = verdict(&d, &Index::new(false));
+    json_patch::patch(&mut d, &v.patch).expect("applies");
+    assert_eq!(
+        d["spec"]["components"][0]["traits"][0]["properties"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"],
+        "shop-eu-orders-api-identity@kubernetescrd"
+    );
+}
+
+fn owner_index() -> Index {
+    let mut index = Index::new(true);
+    index.insert_value(&value(APP), "shop").expect("app parses");
+    index
+        .insert_value(
+            &json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                    "metadata": {"name": "edge", "namespace": "shop"},
+                    "spec": {"gatewayClassName": "traefik"}}),
+            "shop",
+        )
+        .expect("gateway parses");
+    index
+        .insert_value(
+            &json!({"apiVersion": "traefik.io/v1alpha1", "kind": "Middleware",
+                    "metadata": {"name": "gzip", "namespace": "shop"}, "spec": {"compress": {}}}),
+            "shop",
+        )
+        .expect("middleware parses");
+    index
+}
+
+const LABELS: &str = "{app.oam.dev/name: orders, app.oam.dev/component: api}";
+
+#[test]
+fn rendered_ingress_gets_the_annotation_once() {
+    let doc = patch_once(
+        &format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: api, namespace: shop, labels: {LABELS}}}\nspec: {{ingressClassName: traefik}}"
+        ),
+        &owner_index(),
+    );
+    assert_eq!(
+        doc["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"],
+        "shop-orders-api-identity@kubernetescrd"
+    );
+}
+
+#[test]
+fn rendered_ingressroute_gets_the_middleware_first_in_every_route() {
+    let doc = patch_once(
+        &format!(
+            "apiVersion: traefik.io/v1alpha1\nkind: IngressRoute\nmetadata: {{name: api, namespace: shop, labels: {LABELS}}}\nspec:\n  routes:\n    - {{match: Host(`a`), services: [{{name: api, port: 80}}]}}\n    - {{match: Host(`b`), middlewares: [{{name: gzip}}], services: [{{name: api, port: 80}}]}}"
+        ),
+        &owner_index(),
+    );
+    let routes = &doc["spec"]["routes"];
+    assert_eq!(
+        routes[0]["middlewares"],
+        json!([{"name": "orders-api-identity"}])
+    );
+    assert_eq!(
+        routes[1]["middlewares"],
+        json!([{"name": "orders-api-identity"}, {"name": "gzip"}])
+    );
+}
+
+#[test]
+fn rendered_http_route_gets_an_extension_ref_filter_once() {
+    let doc = patch_once(
+        &format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: api, namespace: shop, labels: {LABELS}}}\nspec:\n  parentRefs: [{{name: edge}}]\n  rules:\n    - backendRefs: [{{name: api, port: 8080}}]"
+        ),
+        &owner_index(),
+    );
+    assert_eq!(
+        doc["spec"]["rules"][0]["filters"],
+        json!([{"type": "ExtensionRef",
+                "extensionRef": {"group": "traefik.io", "kind": "Middleware", "name": "orders-api-identity"}}])
+    );
+}
