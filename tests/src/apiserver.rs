@@ -1,0 +1,77 @@
+//! kube-apiserver on loopback, served with the control plane's certificates.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::ports::free_port;
+use crate::process::Process;
+
+/// The files kube-apiserver is started with.
+pub struct ApiServerFiles {
+    /// CA that signed the serving and client certificates.
+    pub ca_cert: PathBuf,
+    /// Serving certificate for 127.0.0.1 and localhost.
+    pub serving_cert: PathBuf,
+    /// Its key.
+    pub serving_key: PathBuf,
+    /// Service-account token signing key (private).
+    pub sa_private: PathBuf,
+    /// Service-account token verification key (public).
+    pub sa_public: PathBuf,
+}
+
+/// A running kube-apiserver.
+pub struct ApiServer {
+    /// `https://127.0.0.1:<port>`.
+    pub url: String,
+    /// The process.
+    pub process: Process,
+}
+
+impl ApiServer {
+    /// Starts kube-apiserver against `etcd_url`; logs go to `dir/kube-apiserver.log`.
+    pub fn start(bin: &Path, dir: &Path, etcd_url: &str, files: &ApiServerFiles) -> Result<Self> {
+        let port = free_port()?;
+        let mut cmd = Command::new(bin);
+        cmd.arg(format!("--etcd-servers={etcd_url}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--secure-port={port}"))
+            .arg("--advertise-address=127.0.0.1")
+            // No kube-controller-manager runs, so nothing would maintain the
+            // `kubernetes` Endpoints; and there is only one API server.
+            .arg("--endpoint-reconciler-type=none")
+            .arg("--authorization-mode=RBAC")
+            .arg("--service-cluster-ip-range=10.0.0.0/24")
+            .arg(format!(
+                "--cert-dir={}",
+                dir.join("apiserver-certs").display()
+            ))
+            .arg(format!("--tls-cert-file={}", files.serving_cert.display()))
+            .arg(format!(
+                "--tls-private-key-file={}",
+                files.serving_key.display()
+            ))
+            .arg(format!("--client-ca-file={}", files.ca_cert.display()))
+            .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
+            .arg(format!(
+                "--service-account-key-file={}",
+                files.sa_public.display()
+            ))
+            .arg(format!(
+                "--service-account-signing-key-file={}",
+                files.sa_private.display()
+            ))
+            // Without a token controller no ServiceAccount exists for pods; this suite
+            // runs no pods, and the plugin would only get in the way (as in envtest).
+            .arg("--disable-admission-plugins=ServiceAccount")
+            .arg("--profiling=false")
+            .arg("-v=1");
+        let process = Process::spawn("kube-apiserver", cmd, &dir.join("kube-apiserver.log"))?;
+        Ok(Self {
+            url: format!("https://127.0.0.1:{port}"),
+            process,
+        })
+    }
+}
