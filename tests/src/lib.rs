@@ -15,6 +15,8 @@ pub mod kubeconfig;
 pub mod kubectl;
 pub mod ports;
 pub mod process;
+pub mod webhook;
 
 pub use control_plane::ControlPlane;
 pub use kubectl::{Kubectl, Output};
+pub use webhook::Webhook;

@@ -1,0 +1,256 @@
+//! The real `oam-traefik-webhook` binary, served on loopback and registered with the
+//! control plane through the chart's own webhook configurations.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+
+use crate::certs::PemFiles;
+use crate::control_plane::{ControlPlane, https_client};
+use crate::ports::free_port;
+use crate::process::Process;
+
+/// Namespace the webhook would run in: the chart excludes it, and so does the webhook.
+pub const WEBHOOK_NAMESPACE: &str = "oam-traefik-system";
+/// Helm release name used to render the chart's webhook configurations.
+pub const RELEASE: &str = "e2e";
+/// How long the webhook may take to load its certificate, policy and caches.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running webhook (or a stopped one that can be restarted on the same port).
+pub struct Webhook {
+    bin: PathBuf,
+    port: u16,
+    tls: PemFiles,
+    policy: Option<PathBuf>,
+    kubeconfig: PathBuf,
+    ca_file: PathBuf,
+    log: PathBuf,
+    process: Option<Process>,
+}
+
+impl Webhook {
+    /// Starts the webhook against `cp` with a serving certificate for 127.0.0.1 from the
+    /// control plane's CA and, if given, `policy` (AdmissionPolicy YAML) as its policy
+    /// file; waits until `/readyz` answers.
+    pub fn start(cp: &ControlPlane, policy: Option<&str>) -> Result<Self> {
+        let bin = binary()?;
+        let port = free_port()?;
+        let dir = cp.dir().join(format!("webhook-{port}"));
+        std::fs::create_dir_all(&dir)?;
+        let tls = cp
+            .ca()
+            .serving("oam-traefik-webhook", &["127.0.0.1", "localhost"])?
+            .write(&dir, "serving")?;
+        let policy = match policy {
+            Some(text) => {
+                let path = dir.join("policy.yaml");
+                std::fs::write(&path, text)?;
+                Some(path)
+            }
+            None => None,
+        };
+        let mut webhook = Self {
+            bin,
+            port,
+            tls,
+            policy,
+            kubeconfig: cp.kubeconfig().to_owned(),
+            ca_file: cp.ca_file().to_owned(),
+            log: dir.join("webhook.log"),
+            process: None,
+        };
+        webhook.restart()?;
+        Ok(webhook)
+    }
+
+    /// `https://127.0.0.1:<port>`, the base of the registered URLs.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The policy file the webhook watches, if any.
+    pub fn policy_file(&self) -> Option<&Path> {
+        self.policy.as_deref()
+    }
+
+    /// Stops the webhook process; the registration stays, so the API server now fails
+    /// to call it.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.stop();
+        }
+    }
+
+    /// Starts the webhook again on the same port and waits until it is ready.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--tls-cert")
+            .arg(&self.tls.cert)
+            .arg("--tls-key")
+            .arg(&self.tls.key)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--namespace")
+            .arg(WEBHOOK_NAMESPACE)
+            .env("RUST_LOG", "info");
+        if let Some(policy) = &self.policy {
+            cmd.arg("--policy").arg(policy);
+        }
+        let mut process = Process::spawn("oam-traefik-webhook", cmd, &self.log)?;
+        wait_ready(&mut process, &self.url(), &self.ca_file)?;
+        self.process = Some(process);
+        Ok(())
+    }
+
+    /// Everything the webhook has logged so far (its decision log among it).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Registers the chart's MutatingWebhookConfiguration and ValidatingWebhookConfiguration
+    /// with `clientConfig.url` pointing at this webhook and the control plane's CA.
+    pub fn register(&self, cp: &ControlPlane) -> Result<()> {
+        let ca = base64::engine::general_purpose::STANDARD.encode(cp.ca().cert_pem());
+        let rendered = render_chart_webhooks(cp.dir(), &self.url(), &ca)?;
+        cp.kubectl()
+            .run_stdin(&["apply", "-f", "-"], &rendered)?
+            .ok()
+            .context("registering the webhook configurations")?;
+        Ok(())
+    }
+}
+
+/// Polls the webhook's `/readyz` over TLS, trusting only the control plane's CA.
+fn wait_ready(process: &mut Process, url: &str, ca: &Path) -> Result<()> {
+    let client = https_client(ca, None)?;
+    let readyz = format!("{url}/readyz");
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if process.exited().is_some() {
+            return Err(process.died());
+        }
+        if let Ok(resp) = client.get(&readyz).send()
+            && resp.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "webhook not ready after {READY_TIMEOUT:?}; last log lines:\n{}",
+                process.log_tail(30)
+            );
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The chart's `templates/webhooks.yaml`, rendered by helm for a webhook outside the
+/// cluster at `url`, trusted through `ca_bundle` (base64 PEM).
+pub fn render_chart_webhooks(workdir: &Path, url: &str, ca_bundle: &str) -> Result<String> {
+    let repo = repo_root();
+    let tools = repo.join("tests/tools/build.sh");
+    let status = Command::new("bash").arg(&tools).status()?;
+    if !status.success() {
+        bail!("{} failed ({status})", tools.display());
+    }
+    let bin_dir = std::env::var_os("OAM_TRAEFIK_TOOLS_BIN")
+        .map_or_else(|| repo.join(".cache/bin"), PathBuf::from);
+    // A values file rather than --set: base64 has characters --set would parse.
+    let values = workdir.join("webhook-values.json");
+    let doc = serde_json::json!({
+        "tls": {"mode": "external"},
+        // Only the webhook configurations are wanted; the TraitDefinition needs an auth
+        // service address that this suite has no use for.
+        "identity": {"traitDefinition": {"enabled": false}},
+        "webhook": {"url": url, "caBundle": ca_bundle},
+    });
+    std::fs::write(&values, serde_json::to_vec(&doc)?)?;
+    let out = Command::new(bin_dir.join("helm"))
+        .args(["template", RELEASE])
+        .arg(repo.join("charts/oam-traefik"))
+        .args(["--namespace", WEBHOOK_NAMESPACE])
+        .args(["--show-only", "templates/webhooks.yaml"])
+        .arg("--values")
+        .arg(&values)
+        // helm keeps caches and config under $HOME otherwise.
+        .env("HELM_CACHE_HOME", workdir.join("helm/cache"))
+        .env("HELM_CONFIG_HOME", workdir.join("helm/config"))
+        .env("HELM_DATA_HOME", workdir.join("helm/data"))
+        .output()
+        .context("running helm template")?;
+    if !out.status.success() {
+        bail!(
+            "helm template failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `oam-traefik-webhook` binary, built on first use in this test process.
+///
+/// `OAM_TRAEFIK_WEBHOOK_BIN` names a prebuilt binary. Otherwise this runs
+/// `cargo build -p oam-traefik-webhook` with the target dir and profile of the running
+/// test binary, so a plain `cargo test` on a clean checkout needs no step before it.
+/// That does not deadlock: `cargo test` releases the target-dir lock once compilation
+/// is done, before it runs any test binary (checked with cargo 1.95: the nested build
+/// of an up-to-date package takes about 0.3 s). A binary of another package cannot be
+/// a dependency on stable cargo (artifact dependencies are unstable), hence the build.
+pub fn binary() -> Result<PathBuf> {
+    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BINARY
+        .get_or_init(|| build_binary().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+fn build_binary() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("OAM_TRAEFIK_WEBHOOK_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    // The test binary is <target-dir>/<profile-dir>/deps/<name>-<hash>.
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test binary is not in <target>/<profile>/deps")?;
+    let target_dir = profile_dir.parent().context("no target dir")?;
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => bail!("odd profile dir {}", profile_dir.display()),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "oam-traefik-webhook", "--bin"])
+        .arg("oam-traefik-webhook")
+        .arg("--profile")
+        .arg(profile)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .arg("--manifest-path")
+        .arg(repo_root().join("Cargo.toml"))
+        .status()
+        .context("running cargo build -p oam-traefik-webhook")?;
+    if !status.success() {
+        bail!("cargo build -p oam-traefik-webhook failed ({status})");
+    }
+    let bin = profile_dir.join("oam-traefik-webhook");
+    if !bin.is_file() {
+        bail!("{} is missing after the build", bin.display());
+    }
+    Ok(bin)
+}
