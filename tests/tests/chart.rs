@@ -1,0 +1,1073 @@
+//! The Helm chart, proven with the real helm and cue (built by `tools/build.sh`): lint,
+//! rendering with each option, server-side dry-run of what it renders against the real
+//! control plane, the RBAC it grants as the real authorizer sees it, and the `identity`
+//! TraitDefinition's CUE evaluated into a Middleware that Traefik's CRD accepts.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result, bail};
+use oam_traefik_e2e::ControlPlane;
+use serde_json::{Value, json};
+
+/// The auth service every render names (the TraitDefinition needs one).
+const AUTH: &str = "http://oauth2-proxy.auth.svc.cluster.local:4180/oauth2/auth";
+const RELEASE: &str = "ot";
+const FULLNAME: &str = "ot-oam-traefik";
+const NS: &str = "oam-traefik-system";
+
+/// The real helm and cue.
+struct Tools {
+    helm: PathBuf,
+    cue: PathBuf,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn chart_dir() -> PathBuf {
+    repo().join("charts/oam-traefik")
+}
+
+/// Builds helm and cue once per test binary (a no-op while tests/tools is unchanged).
+fn tools() -> &'static Tools {
+    static TOOLS: OnceLock<Result<Tools, String>> = OnceLock::new();
+    let built = TOOLS.get_or_init(|| {
+        let dir = std::env::var_os("OAM_TRAEFIK_TOOLS_BIN")
+            .map_or_else(|| repo().join(".cache/bin"), PathBuf::from);
+        let status = Command::new("bash")
+            .arg(repo().join("tests/tools/build.sh"))
+            .env("OAM_TRAEFIK_TOOLS_BIN", &dir)
+            .status()
+            .map_err(|e| format!("running tests/tools/build.sh: {e}"))?;
+        if !status.success() {
+            return Err(format!("tests/tools/build.sh failed ({status})"));
+        }
+        Ok(Tools {
+            helm: dir.join("helm"),
+            cue: dir.join("cue"),
+        })
+    });
+    match built {
+        Ok(tools) => tools,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn run(program: &Path, args: &[&str]) -> Result<Output> {
+    Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {} {}", program.display(), args.join(" ")))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `helm template` of the chart in namespace `NS` with the auth service and `sets`.
+fn helm_template(sets: &[&str]) -> Result<Output> {
+    let chart = chart_dir();
+    let mut args = vec![
+        "template".to_string(),
+        RELEASE.to_string(),
+        chart.display().to_string(),
+        "--namespace".to_string(),
+        NS.to_string(),
+        "--set".to_string(),
+        format!("identity.authService.address={AUTH}"),
+    ];
+    for set in sets {
+        args.push("--set".to_string());
+        args.push((*set).to_string());
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&tools().helm, &argv)
+}
+
+/// The objects the chart renders with `sets`.
+struct Rendered(Vec<Value>);
+
+impl Rendered {
+    fn new(sets: &[&str]) -> Result<Self> {
+        let out = helm_template(sets)?;
+        if !out.status.success() {
+            bail!("helm template {sets:?} failed:\n{}", text(&out.stderr));
+        }
+        Ok(Self(yaml_documents(&text(&out.stdout))?))
+    }
+
+    fn all(&self, kind: &str) -> Vec<&Value> {
+        self.0.iter().filter(|o| o["kind"] == kind).collect()
+    }
+
+    fn named(&self, kind: &str, name: &str) -> &Value {
+        self.0
+            .iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name} in {:?}", self.kinds()))
+    }
+
+    fn one(&self, kind: &str) -> &Value {
+        let found = self.all(kind);
+        assert_eq!(found.len(), 1, "expected one {kind}, found {}", found.len());
+        found[0]
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|o| format!("{}/{}", o["kind"], o["metadata"]["name"]))
+            .collect()
+    }
+
+    fn deployment(&self) -> &Value {
+        self.one("Deployment")
+    }
+
+    fn args(&self) -> Vec<String> {
+        strings(&self.deployment()["spec"]["template"]["spec"]["containers"][0]["args"])
+    }
+
+    fn webhooks(&self) -> [&Value; 2] {
+        [
+            &self.one("MutatingWebhookConfiguration")["webhooks"][0],
+            &self.one("ValidatingWebhookConfiguration")["webhooks"][0],
+        ]
+    }
+}
+
+/// Multi-document YAML as JSON values, parsed by the real cue.
+fn yaml_documents(yaml: &str) -> Result<Vec<Value>> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("rendered.yaml");
+    std::fs::write(&file, yaml)?;
+    let path = file.display().to_string();
+    let out = run(
+        &tools().cue,
+        &["export", "--list", "--out", "json", "yaml:", &path],
+    )?;
+    if !out.status.success() {
+        bail!("cue could not read the YAML:\n{}", text(&out.stderr));
+    }
+    let docs: Vec<Value> =
+        serde_json::from_slice(&out.stdout).context("cue printed no JSON list")?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The value that follows `flag` in `args`.
+fn flag<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_string()).collect()
+}
+
+// ---------------------------------------------------------------- helm lint and values
+
+#[test]
+fn lint_passes_strict_and_the_schema_refuses_bad_values() -> Result<()> {
+    let chart = chart_dir().display().to_string();
+    let address = format!("identity.authService.address={AUTH}");
+    let out = run(
+        &tools().helm,
+        &["lint", "--strict", &chart, "--set", &address],
+    )?;
+    assert!(
+        out.status.success(),
+        "helm lint:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("0 chart(s) failed"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    for (bad, names) in [
+        ("webhook.failurePolicy=Sometimes", "failurePolicy"),
+        ("policy.spec.maxScopes=0", "maxScopes"),
+        ("policy.spec.rules.OT001=block", "OT001"),
+        ("policy.spec.alowedIssuers[0]=https://x", "alowedIssuers"),
+        ("tls.mode=letsencrypt", "mode"),
+    ] {
+        let out = helm_template(&[bad])?;
+        assert!(!out.status.success(), "{bad} was accepted");
+        assert!(
+            text(&out.stderr).contains(names),
+            "{bad}: {}",
+            text(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn identity_trait_needs_the_auth_service_address_unless_disabled() -> Result<()> {
+    let chart = chart_dir().display().to_string();
+    let out = run(&tools().helm, &["template", RELEASE, &chart, "-n", NS])?;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("identity.authService.address is required"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &tools().helm,
+        &[
+            "template",
+            RELEASE,
+            &chart,
+            "-n",
+            NS,
+            "--set",
+            "identity.traitDefinition.enabled=false",
+        ],
+    )?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("kind: TraitDefinition"));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- webhook configurations
+
+#[test]
+fn webhooks_skip_kube_system_the_release_namespace_and_opted_out_namespaces() -> Result<()> {
+    let r = Rendered::new(&["webhook.excludeNamespaces[0]=legacy"])?;
+    for hook in r.webhooks() {
+        let exprs = hook["namespaceSelector"]["matchExpressions"]
+            .as_array()
+            .context("matchExpressions")?;
+        let by_name = exprs
+            .iter()
+            .find(|e| e["key"] == "kubernetes.io/metadata.name")
+            .context("no selector on the namespace name")?;
+        assert_eq!(by_name["operator"], "NotIn");
+        let skipped: BTreeSet<String> = strings(&by_name["values"]).into_iter().collect();
+        assert_eq!(
+            skipped,
+            set(&["kube-system", NS, "legacy"]),
+            "{}",
+            hook["name"]
+        );
+        let opt_out = exprs
+            .iter()
+            .find(|e| e["key"] == "oam-traefik.io/ignore")
+            .context("no opt-out label")?;
+        assert_eq!(opt_out["operator"], "NotIn");
+        assert_eq!(opt_out["values"], json!(["true"]));
+        assert!(hook.get("objectSelector").is_none());
+    }
+    Ok(())
+}
+
+#[test]
+fn webhooks_fail_closed_without_side_effects() -> Result<()> {
+    let r = Rendered::new(&[])?;
+    let [mutating, validating] = r.webhooks();
+    for hook in [mutating, validating] {
+        assert_eq!(hook["failurePolicy"], "Fail");
+        assert_eq!(hook["sideEffects"], "None");
+        assert_eq!(hook["admissionReviewVersions"], json!(["v1"]));
+        assert_eq!(hook["timeoutSeconds"], 5);
+        assert_eq!(hook["clientConfig"]["service"]["name"], FULLNAME);
+        assert_eq!(hook["clientConfig"]["service"]["namespace"], NS);
+        assert_eq!(hook["clientConfig"]["service"]["port"], 443);
+        // Self-signed mode: the webhook writes the caBundle itself.
+        assert!(hook["clientConfig"].get("caBundle").is_none());
+    }
+    assert_eq!(mutating["clientConfig"]["service"]["path"], "/mutate");
+    assert_eq!(validating["clientConfig"]["service"]["path"], "/validate");
+    assert_eq!(mutating["reinvocationPolicy"], "IfNeeded");
+
+    let ignore = Rendered::new(&["webhook.failurePolicy=Ignore", "webhook.timeoutSeconds=3"])?;
+    for hook in ignore.webhooks() {
+        assert_eq!(hook["failurePolicy"], "Ignore");
+        assert_eq!(hook["timeoutSeconds"], 3);
+    }
+    Ok(())
+}
+
+/// (group, version, resource, operations) of every rule of a webhook.
+fn rules(hook: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for rule in hook["rules"].as_array().into_iter().flatten() {
+        assert_eq!(rule["scope"], "Namespaced");
+        for group in strings(&rule["apiGroups"]) {
+            for version in strings(&rule["apiVersions"]) {
+                for resource in strings(&rule["resources"]) {
+                    let ops = strings(&rule["operations"]).join(",");
+                    out.insert(format!("{group}/{version}/{resource} {ops}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn webhooks_intercept_exactly_the_route_kinds_and_middleware_changes() -> Result<()> {
+    let r = Rendered::new(&[])?;
+    let [mutating, validating] = r.webhooks();
+    let routes = [
+        "core.oam.dev/v1beta1/applications CREATE,UPDATE",
+        "networking.k8s.io/v1/ingresses CREATE,UPDATE",
+        "traefik.io/v1alpha1/ingressroutes CREATE,UPDATE",
+        "gateway.networking.k8s.io/v1/httproutes CREATE,UPDATE",
+    ];
+    assert_eq!(rules(mutating), set(&routes));
+    let mut validated = routes.to_vec();
+    validated.push("traefik.io/v1alpha1/middlewares CREATE,UPDATE,DELETE");
+    assert_eq!(rules(validating), set(&validated));
+    Ok(())
+}
+
+#[test]
+fn out_of_cluster_url_replaces_the_service() -> Result<()> {
+    let r = Rendered::new(&[
+        "webhook.url=https://127.0.0.1:9443/",
+        "webhook.caBundle=Q0E=",
+    ])?;
+    let [mutating, validating] = r.webhooks();
+    assert_eq!(
+        mutating["clientConfig"],
+        json!({"url": "https://127.0.0.1:9443/mutate", "caBundle": "Q0E="})
+    );
+    assert_eq!(
+        validating["clientConfig"],
+        json!({"url": "https://127.0.0.1:9443/validate", "caBundle": "Q0E="})
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- the Deployment
+
+#[test]
+fn deployment_runs_two_restricted_replicas_with_https_probes() -> Result<()> {
+    let r = Rendered::new(&[])?;
+    let d = r.deployment();
+    assert_eq!(d["spec"]["replicas"], 2);
+    let pod = &d["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+
+    let args = r.args();
+    assert_eq!(flag(&args, "--listen"), Some(":8443"));
+    assert_eq!(flag(&args, "--metrics-listen"), Some(":9090"));
+    assert_eq!(
+        flag(&args, "--policy"),
+        Some("/etc/oam-traefik/policy.yaml")
+    );
+    let cert = flag(&args, "--tls-cert").context("--tls-cert")?;
+    let key = flag(&args, "--tls-key").context("--tls-key")?;
+    let tls_mount = c["volumeMounts"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["name"] == "tls"))
+        .context("tls mount")?;
+    let tls_dir = tls_mount["mountPath"].as_str().context("mountPath")?;
+    assert_eq!(cert, format!("{tls_dir}/tls.crt"));
+    assert_eq!(key, format!("{tls_dir}/tls.key"));
+
+    let ports: Vec<(String, i64)> = c["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or("").to_string(),
+                p["containerPort"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        vec![("https".to_string(), 8443), ("metrics".to_string(), 9090)]
+    );
+    for (probe, path) in [
+        ("livenessProbe", "/healthz"),
+        ("startupProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+    ] {
+        let get = &c[probe]["httpGet"];
+        assert_eq!(get["path"], path, "{probe}");
+        assert_eq!(get["scheme"], "HTTPS", "{probe}");
+        assert_eq!(get["port"], "https", "{probe}");
+    }
+
+    let sc = &c["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    assert!(sc["capabilities"].get("add").is_none());
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert!(c["resources"]["requests"]["cpu"].is_string());
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    assert!(pod.get("priorityClassName").is_none());
+    Ok(())
+}
+
+#[test]
+fn disruption_budget_and_anti_affinity_keep_a_replica_up() -> Result<()> {
+    let r = Rendered::new(&[])?;
+    let pod_labels = &r.deployment()["spec"]["template"]["metadata"]["labels"];
+    let selects = |selector: &Value| {
+        selector
+            .as_object()
+            .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| &pod_labels[k] == v))
+    };
+    let pdb = r.one("PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert!(selects(&pdb["spec"]["selector"]["matchLabels"]), "{pdb}");
+
+    let anti = &r.deployment()["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"];
+    let preferred = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+        .as_array()
+        .context("preferred anti-affinity")?;
+    assert_eq!(preferred.len(), 1);
+    let term = &preferred[0]["podAffinityTerm"];
+    assert_eq!(term["topologyKey"], "kubernetes.io/hostname");
+    assert!(selects(&term["labelSelector"]["matchLabels"]));
+    // Preferred, not required: two replicas must still schedule on a one-node cluster.
+    assert!(
+        anti.get("requiredDuringSchedulingIgnoredDuringExecution")
+            .is_none()
+    );
+
+    let svc = r.one("Service");
+    assert!(selects(&svc["spec"]["selector"]));
+    assert_eq!(svc["spec"]["ports"][0]["port"], 443);
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], "https");
+    Ok(())
+}
+
+#[test]
+fn priority_class_is_set_when_asked() -> Result<()> {
+    let r = Rendered::new(&["priorityClassName=system-cluster-critical"])?;
+    assert_eq!(
+        r.deployment()["spec"]["template"]["spec"]["priorityClassName"],
+        "system-cluster-critical"
+    );
+    Ok(())
+}
+
+#[test]
+fn policy_config_map_is_the_mounted_admission_policy_with_the_release_namespace_exempt()
+-> Result<()> {
+    let r = Rendered::new(&[
+        "policy.spec.allowedIssuers[0]=https://login.example.com/",
+        "policy.spec.rules.OT006=warn",
+    ])?;
+    let cm = r.named("ConfigMap", &format!("{FULLNAME}-policy"));
+    let file = cm["data"]["policy.yaml"].as_str().context("policy.yaml")?;
+    let policy = yaml_documents(file)?.pop().context("empty policy")?;
+    assert_eq!(policy["apiVersion"], "oam-traefik.io/v1alpha1");
+    assert_eq!(policy["kind"], "AdmissionPolicy");
+    let spec = &policy["spec"];
+    assert_eq!(
+        spec["allowedIssuers"],
+        json!(["https://login.example.com/"])
+    );
+    assert_eq!(spec["rules"], json!({"OT006": "warn"}));
+    assert_eq!(spec["maxScopes"], 10);
+    let exempt: BTreeSet<String> = strings(&spec["exemptNamespaces"]).into_iter().collect();
+    assert_eq!(exempt, set(&["kube-system", NS]));
+
+    // The ConfigMap is mounted whole (no subPath, so edits reach the pod) where --policy reads.
+    let pod = &r.deployment()["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .and_then(|v| {
+            v.iter()
+                .find(|v| v["configMap"]["name"] == cm["metadata"]["name"])
+        })
+        .context("no volume of the policy ConfigMap")?;
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["name"] == volume["name"]))
+        .context("policy volume not mounted")?;
+    assert!(mount.get("subPath").is_none());
+    let path = format!(
+        "{}/policy.yaml",
+        mount["mountPath"].as_str().context("mountPath")?
+    );
+    assert_eq!(flag(&r.args(), "--policy"), Some(path.as_str()));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- RBAC and TLS modes
+
+/// (group, resource, verbs, resourceNames) of every rule of a role.
+fn grants(role: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for rule in role["rules"].as_array().into_iter().flatten() {
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                let verbs = strings(&rule["verbs"]).join(",");
+                let names = strings(&rule["resourceNames"]).join(",");
+                out.insert(format!("{group}/{resource} {verbs} [{names}]"));
+            }
+        }
+    }
+    out
+}
+
+const READS: [&str; 8] = [
+    "core.oam.dev/applications get,list,watch []",
+    "traefik.io/middlewares get,list,watch []",
+    "traefik.io/ingressroutes get,list,watch []",
+    "networking.k8s.io/ingresses get,list,watch []",
+    "networking.k8s.io/ingressclasses get,list,watch []",
+    "gateway.networking.k8s.io/httproutes get,list,watch []",
+    "gateway.networking.k8s.io/gateways get,list,watch []",
+    "gateway.networking.k8s.io/gatewayclasses get,list,watch []",
+];
+
+#[test]
+fn cluster_role_reads_exactly_the_watched_kinds() -> Result<()> {
+    let r = Rendered::new(&["tls.mode=certManager"])?;
+    // cert-manager mode: the only RBAC is the read-only ClusterRole.
+    assert_eq!(r.all("ClusterRole").len(), 1);
+    assert!(r.all("Role").is_empty());
+    let role = r.named("ClusterRole", FULLNAME);
+    assert_eq!(grants(role), set(&READS));
+    let binding = r.named("ClusterRoleBinding", FULLNAME);
+    assert_eq!(binding["roleRef"]["name"], FULLNAME);
+    let sa = r.deployment()["spec"]["template"]["spec"]["serviceAccountName"].clone();
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": sa, "namespace": NS}])
+    );
+    assert_eq!(r.one("ServiceAccount")["metadata"]["name"], sa);
+    Ok(())
+}
+
+#[test]
+fn self_signed_mode_grants_only_its_secret_and_its_own_webhook_configurations() -> Result<()> {
+    let r = Rendered::new(&[])?;
+    let args = r.args();
+    let secret = format!("{FULLNAME}-tls");
+    assert_eq!(
+        flag(&args, "--self-signed-secret"),
+        Some(format!("{NS}/{secret}").as_str())
+    );
+    let configs = format!(
+        "{},{}",
+        r.one("MutatingWebhookConfiguration")["metadata"]["name"]
+            .as_str()
+            .context("name")?,
+        r.one("ValidatingWebhookConfiguration")["metadata"]["name"]
+            .as_str()
+            .context("name")?
+    );
+    assert_eq!(
+        flag(&args, "--webhook-configurations"),
+        Some(configs.as_str())
+    );
+    // The certificate lives in a writable in-memory folder, not in the image.
+    let tls = r.deployment()["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"] == "tls"))
+        .context("tls volume")?;
+    assert_eq!(tls["emptyDir"]["medium"], "Memory");
+
+    let role = r.named("Role", &format!("{FULLNAME}-tls"));
+    assert_eq!(role["metadata"]["namespace"], NS);
+    assert_eq!(
+        grants(role),
+        set(&[
+            "/secrets create []",
+            &format!("/secrets get,update,patch [{secret}]")
+        ])
+    );
+    let ca = r.named("ClusterRole", &format!("{FULLNAME}-ca-bundle"));
+    assert_eq!(
+        grants(ca),
+        set(&[
+            &format!(
+                "admissionregistration.k8s.io/mutatingwebhookconfigurations get,patch [{FULLNAME}]"
+            ),
+            &format!(
+                "admissionregistration.k8s.io/validatingwebhookconfigurations get,patch [{FULLNAME}]"
+            ),
+        ])
+    );
+    assert_eq!(
+        r.named("RoleBinding", &format!("{FULLNAME}-tls"))["roleRef"]["name"],
+        format!("{FULLNAME}-tls")
+    );
+    assert_eq!(
+        r.named("ClusterRoleBinding", &format!("{FULLNAME}-ca-bundle"))["roleRef"]["name"],
+        format!("{FULLNAME}-ca-bundle")
+    );
+    Ok(())
+}
+
+#[test]
+fn cert_manager_mode_issues_the_mounted_certificate_and_injects_the_ca() -> Result<()> {
+    let r = Rendered::new(&["tls.mode=certManager"])?;
+    let args = r.args();
+    assert!(flag(&args, "--self-signed-secret").is_none());
+    assert!(flag(&args, "--webhook-configurations").is_none());
+
+    let cert = r.named("Certificate", &format!("{FULLNAME}-serving"));
+    assert_eq!(
+        cert["spec"]["dnsNames"],
+        json!([
+            format!("{FULLNAME}.{NS}.svc"),
+            format!("{FULLNAME}.{NS}.svc.cluster.local")
+        ])
+    );
+    let tls = r.deployment()["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"] == "tls"))
+        .context("tls volume")?;
+    assert_eq!(tls["secret"]["secretName"], cert["spec"]["secretName"]);
+    // The issuer chain the chart makes when none is given.
+    assert_eq!(cert["spec"]["issuerRef"]["name"], format!("{FULLNAME}-ca"));
+    let ca_issuer = r.named("Issuer", &format!("{FULLNAME}-ca"));
+    let ca_cert = r.named("Certificate", &format!("{FULLNAME}-ca"));
+    assert_eq!(ca_cert["spec"]["isCA"], true);
+    assert_eq!(
+        ca_issuer["spec"]["ca"]["secretName"],
+        ca_cert["spec"]["secretName"]
+    );
+
+    for kind in [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
+        let hook = r.one(kind);
+        assert_eq!(
+            hook["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+            format!("{NS}/{FULLNAME}-serving")
+        );
+        assert!(
+            hook["webhooks"][0]["clientConfig"]
+                .get("caBundle")
+                .is_none()
+        );
+    }
+
+    let given = Rendered::new(&[
+        "tls.mode=certManager",
+        "tls.certManager.issuerRef.name=corp-ca",
+        "tls.certManager.issuerRef.kind=ClusterIssuer",
+    ])?;
+    assert!(given.all("Issuer").is_empty());
+    assert_eq!(given.all("Certificate").len(), 1);
+    assert_eq!(
+        given.one("Certificate")["spec"]["issuerRef"],
+        json!({"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"})
+    );
+    Ok(())
+}
+
+#[test]
+fn service_monitor_scrapes_the_metrics_port_only_when_enabled() -> Result<()> {
+    assert!(Rendered::new(&[])?.all("ServiceMonitor").is_empty());
+    let r = Rendered::new(&[
+        "metrics.serviceMonitor.enabled=true",
+        "metrics.serviceMonitor.labels.release=prom",
+    ])?;
+    let sm = r.one("ServiceMonitor");
+    let svc = r.one("Service");
+    assert_eq!(sm["metadata"]["labels"]["release"], "prom");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+    let metrics_port = svc["spec"]["ports"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "metrics"))
+        .context("Service has no metrics port")?;
+    assert_eq!(metrics_port["port"], 9090);
+    for (k, v) in sm["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .context("selector")?
+    {
+        assert_eq!(
+            &svc["metadata"]["labels"][k], v,
+            "ServiceMonitor must select the Service"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn network_policy_admits_only_the_webhook_and_metrics_ports() -> Result<()> {
+    assert!(Rendered::new(&[])?.all("NetworkPolicy").is_empty());
+    let r = Rendered::new(&["networkPolicy.enabled=true"])?;
+    let np = r.one("NetworkPolicy");
+    let pod_labels = &r.deployment()["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in np["spec"]["podSelector"]["matchLabels"]
+        .as_object()
+        .context("podSelector")?
+    {
+        assert_eq!(&pod_labels[k], v);
+    }
+    assert_eq!(np["spec"]["policyTypes"], json!(["Ingress"]));
+    let ports: Vec<&Value> = np["spec"]["ingress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|rule| rule["ports"].as_array().into_iter().flatten())
+        .map(|p| &p["port"])
+        .collect();
+    assert_eq!(ports, vec![&json!("https"), &json!("metrics")]);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- the real control plane
+
+/// Namespaces every dry-run needs; created once per test binary.
+fn control_plane() -> &'static ControlPlane {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let cp = ControlPlane::shared();
+    let ready = READY.get_or_init(|| {
+        for (ns, labels) in [
+            // Pod Security warns (on Deployments) about every breach of `restricted`.
+            (NS, &["pod-security.kubernetes.io/warn=restricted"][..]),
+            ("vela-system", &[][..]),
+        ] {
+            cp.namespace(ns, labels).map_err(|e| format!("{e:#}"))?;
+        }
+        Ok(())
+    });
+    if let Err(e) = ready {
+        panic!("namespaces for the chart: {e}");
+    }
+    cp
+}
+
+/// Kinds whose CRDs this control plane does not serve (cert-manager, Prometheus Operator):
+/// helm renders them, but the API server cannot check them.
+const NOT_SERVED: [&str; 3] = ["Certificate", "Issuer", "ServiceMonitor"];
+
+/// `kubectl apply --server-side --dry-run=server` of `objects`; returns kubectl's stderr.
+fn dry_run(cp: &ControlPlane, objects: &[&Value]) -> Result<String> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("objects.json");
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    std::fs::write(&file, serde_json::to_vec(&list)?)?;
+    let path = file.display().to_string();
+    let out = cp.kubectl().run(&[
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--field-manager=helm",
+        "-f",
+        &path,
+    ])?;
+    if !out.success() {
+        bail!(
+            "server-side dry-run refused the objects:\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    Ok(out.stderr)
+}
+
+#[test]
+fn every_option_renders_objects_the_api_server_accepts() -> Result<()> {
+    let cp = control_plane();
+    for sets in [
+        &[][..],
+        &["tls.mode=certManager"][..],
+        &["tls.mode=external", "webhook.caBundle=Q0E="][..],
+        &[
+            "webhook.url=https://127.0.0.1:9443",
+            "webhook.caBundle=Q0E=",
+        ][..],
+        &["metrics.serviceMonitor.enabled=true"][..],
+        &[
+            "networkPolicy.enabled=true",
+            "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=observability",
+        ][..],
+        &["priorityClassName=system-cluster-critical"][..],
+        &["webhook.failurePolicy=Ignore"][..],
+    ] {
+        let r = Rendered::new(sets)?;
+        let (skipped, checked): (Vec<&Value>, Vec<&Value>) =
+            r.0.iter()
+                .partition(|o| NOT_SERVED.iter().any(|k| o["kind"] == *k));
+        let expected_skips = match sets.first() {
+            Some(&"tls.mode=certManager") => 4,
+            Some(&"metrics.serviceMonitor.enabled=true") => 1,
+            _ => 0,
+        };
+        assert_eq!(skipped.len(), expected_skips, "{sets:?}: {:?}", r.kinds());
+        let warnings = dry_run(cp, &checked).with_context(|| format!("options {sets:?}"))?;
+        assert!(
+            !warnings.contains("PodSecurity"),
+            "{sets:?}: the pod breaks the restricted Pod Security Standard:\n{warnings}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn pod_security_check_catches_a_weakened_security_context() -> Result<()> {
+    // The control for the test above: the same check sees a breach when there is one.
+    let cp = control_plane();
+    let r = Rendered::new(&["securityContext.allowPrivilegeEscalation=true"])?;
+    let warnings = dry_run(cp, &[r.deployment()])?;
+    assert!(
+        warnings.contains("would violate PodSecurity")
+            && warnings.contains("allowPrivilegeEscalation"),
+        "no Pod Security warning:\n{warnings}"
+    );
+    Ok(())
+}
+
+/// `kubectl auth can-i` as the webhook's ServiceAccount.
+fn can(cp: &ControlPlane, sa: &str, args: &[&str]) -> Result<bool> {
+    let user = format!("--as=system:serviceaccount:{sa}");
+    let mut argv = vec!["auth", "can-i"];
+    argv.extend_from_slice(args);
+    argv.push(&user);
+    let out = cp.kubectl().run(&argv)?;
+    match out.stdout.trim() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        other => bail!("kubectl auth can-i {args:?}: {other} {}", out.stderr),
+    }
+}
+
+#[test]
+fn the_authorizer_lets_the_webhook_read_routes_and_nothing_more() -> Result<()> {
+    let cp = control_plane();
+    // A release of its own: these objects are created for real, for the real RBAC authorizer.
+    let ns = cp.namespace("chart-rbac", &[])?;
+    let chart = chart_dir().display().to_string();
+    let address = format!("identity.authService.address={AUTH}");
+    let out = run(
+        &tools().helm,
+        &["template", "rbac", &chart, "-n", &ns, "--set", &address],
+    )?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let objects = yaml_documents(&text(&out.stdout))?;
+    let rbac: Vec<&Value> = objects
+        .iter()
+        .filter(|o| {
+            [
+                "ServiceAccount",
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "Role",
+                "RoleBinding",
+            ]
+            .iter()
+            .any(|k| o["kind"] == *k)
+        })
+        .collect();
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("rbac.json");
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "List", "items": rbac}))?,
+    )?;
+    cp.kubectl()
+        .run(&["apply", "--server-side", "-f", &file.display().to_string()])?
+        .ok()?;
+
+    let sa = format!("{ns}:rbac-oam-traefik");
+    let name = "rbac-oam-traefik";
+    for resource in [
+        "applications.core.oam.dev",
+        "middlewares.traefik.io",
+        "ingressroutes.traefik.io",
+        "ingresses.networking.k8s.io",
+        "ingressclasses.networking.k8s.io",
+        "httproutes.gateway.networking.k8s.io",
+        "gateways.gateway.networking.k8s.io",
+        "gatewayclasses.gateway.networking.k8s.io",
+    ] {
+        for verb in ["get", "list", "watch"] {
+            assert!(
+                can(cp, &sa, &[verb, resource, "-A"])?,
+                "{verb} {resource} refused"
+            );
+        }
+        for verb in ["create", "update", "patch", "delete"] {
+            assert!(
+                !can(cp, &sa, &[verb, resource, "-A"])?,
+                "{verb} {resource} allowed"
+            );
+        }
+    }
+    // Its own TLS Secret, and its own webhook configurations, by name only.
+    let secret = format!("secrets/{name}-tls");
+    for verb in ["get", "update", "patch"] {
+        assert!(
+            can(cp, &sa, &[verb, &secret, "-n", &ns])?,
+            "{verb} {secret}"
+        );
+    }
+    assert!(can(cp, &sa, &["create", "secrets", "-n", &ns])?);
+    assert!(!can(cp, &sa, &["get", "secrets/other", "-n", &ns])?);
+    assert!(!can(cp, &sa, &["list", "secrets", "-n", &ns])?);
+    assert!(!can(cp, &sa, &["create", "secrets", "-n", "default"])?);
+    for kind in [
+        "mutatingwebhookconfigurations",
+        "validatingwebhookconfigurations",
+    ] {
+        assert!(can(cp, &sa, &["patch", &format!("{kind}/{name}")])?);
+        assert!(!can(cp, &sa, &["patch", &format!("{kind}/other")])?);
+        assert!(!can(cp, &sa, &["delete", &format!("{kind}/{name}")])?);
+    }
+    assert!(!can(cp, &sa, &["create", "pods", "-n", &ns])?);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- the identity trait's CUE
+
+/// Evaluates the rendered TraitDefinition's template the way KubeVela does: one CUE
+/// source with `context` and `parameter`, whose `outputs` are the objects to create.
+fn identity_outputs(context: &Value, parameter: &Value) -> Result<Result<Value, String>> {
+    let r = Rendered::new(&[])?;
+    let def = r.named("TraitDefinition", "identity");
+    assert_eq!(def["apiVersion"], "core.oam.dev/v1beta1");
+    let template = def["spec"]["schematic"]["cue"]["template"]
+        .as_str()
+        .context("no CUE template")?;
+    let source = format!("{template}\ncontext: {context}\nparameter: {parameter}\n");
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("identity.cue");
+    std::fs::write(&file, source)?;
+    let out = run(
+        &tools().cue,
+        &[
+            "export",
+            "--out",
+            "json",
+            "-e",
+            "outputs",
+            &file.display().to_string(),
+        ],
+    )?;
+    if !out.status.success() {
+        return Ok(Err(text(&out.stderr)));
+    }
+    Ok(Ok(serde_json::from_slice(&out.stdout)?))
+}
+
+#[test]
+fn identity_trait_outputs_the_forward_auth_middleware_traefik_accepts() -> Result<()> {
+    let cp = control_plane();
+    let ns = cp.namespace("identity-trait", &[])?;
+    let context = json!({"appName": "shop", "name": "orders", "namespace": ns});
+    let parameter = json!({
+        "version": "v1",
+        "provider": "oidc",
+        "issuer": "https://login.example.com/realms/prod",
+        "audiences": ["orders"],
+        "scopes": ["orders:read", "orders:write"],
+        "groups": ["team orders"],
+    });
+    let outputs = identity_outputs(&context, &parameter)?.map_err(anyhow::Error::msg)?;
+    let objects = outputs.as_object().context("outputs")?;
+    assert_eq!(objects.len(), 1, "{outputs}");
+    let mw = objects.values().next().context("one output")?;
+    assert_eq!(mw["apiVersion"], "traefik.io/v1alpha1");
+    assert_eq!(mw["kind"], "Middleware");
+    assert_eq!(mw["metadata"]["name"], "shop-orders-identity");
+    assert_eq!(mw["metadata"]["namespace"], ns.as_str());
+
+    let fa = &mw["spec"]["forwardAuth"];
+    let address = reqwest::Url::parse(fa["address"].as_str().context("address")?)?;
+    assert_eq!(
+        format!(
+            "{}://{}{}",
+            address.scheme(),
+            address.authority(),
+            address.path()
+        ),
+        AUTH
+    );
+    let query: Vec<(String, String)> = address.query_pairs().into_owned().collect();
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+    assert_eq!(
+        query,
+        vec![
+            pair("provider", "oidc"),
+            pair("issuer", "https://login.example.com/realms/prod"),
+            pair("audience", "orders"),
+            pair("scope", "orders:read"),
+            pair("scope", "orders:write"),
+            pair("group", "team orders"),
+        ]
+    );
+    assert_eq!(fa["trustForwardHeader"], false);
+    assert_eq!(
+        fa["authResponseHeaders"],
+        json!([
+            "X-Forwarded-User",
+            "X-Forwarded-Email",
+            "X-Forwarded-Groups"
+        ])
+    );
+
+    // Traefik's own CRD schema accepts it, and the API server stores it.
+    dry_run(cp, &[mw])?;
+    cp.kubectl().apply(&ns, &mw.to_string())?.ok()?;
+    let stored = cp
+        .kubectl()
+        .get_json(&ns, "middlewares.traefik.io", "shop-orders-identity")?;
+    assert_eq!(stored["spec"]["forwardAuth"]["address"], fa["address"]);
+    Ok(())
+}
+
+#[test]
+fn identity_trait_outputs_nothing_for_public_or_an_existing_middleware() -> Result<()> {
+    let context = json!({"appName": "shop", "name": "orders", "namespace": "shop"});
+    for parameter in [
+        json!({"version": "v1", "provider": "public", "reason": "status page"}),
+        json!({"version": "v1", "provider": "oidc", "issuer": "https://login.example.com/", "audiences": ["orders"], "middleware": "orders-sso"}),
+    ] {
+        let outputs = identity_outputs(&context, &parameter)?.map_err(anyhow::Error::msg)?;
+        assert_eq!(outputs, json!({}), "{parameter}");
+    }
+    Ok(())
+}
+
+#[test]
+fn identity_trait_refuses_a_wildcard_scope_an_http_issuer_and_an_unknown_provider() -> Result<()> {
+    let context = json!({"appName": "shop", "name": "orders", "namespace": "shop"});
+    for (parameter, names) in [
+        (
+            json!({"provider": "oidc", "issuer": "https://login.example.com/", "scopes": ["*"]}),
+            "scopes",
+        ),
+        (
+            json!({"provider": "oidc", "issuer": "http://login.example.com/"}),
+            "issuer",
+        ),
+        (json!({"provider": "saml"}), "provider"),
+    ] {
+        let err = identity_outputs(&context, &parameter)?.expect_err("must not evaluate");
+        assert!(err.contains(names), "{parameter}: {err}");
+    }
+    Ok(())
+}
