@@ -36,8 +36,11 @@ impl ParseError {
 pub fn from_value<T: serde::de::DeserializeOwned>(
     value: &serde_json::Value,
 ) -> Result<T, ParseError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        ParseError::new(path, e.into_inner().to_string())
+    // Tracking the path costs more than the parse itself, so only a failed parse pays it.
+    T::deserialize(value).or_else(|_| {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            ParseError::new(path, e.into_inner().to_string())
+        })
     })
 }
