@@ -1,0 +1,495 @@
+//! AdmissionReview in, AdmissionReview out: parsing the request, deciding with the
+//! policy crate, and writing the response that echoes `uid`, `apiVersion` and `kind`.
+
+use base64::Engine;
+use oam_traefik_policy::{
+    Exemption, Kind, Lookup, Object, Operation, Policy, Requester, Review, Verdict, evaluate,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The apiVersion answered when the request names none.
+pub const ADMISSION_V1: &str = "admission.k8s.io/v1";
+
+/// Which webhook was called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /validate`: denies or allows with warnings.
+    Validate,
+    /// `POST /mutate`: allows with a JSON patch.
+    Mutate,
+}
+
+impl Endpoint {
+    /// The endpoint's name in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Validate => "validate",
+            Endpoint::Mutate => "mutate",
+        }
+    }
+}
+
+/// A request that is not an AdmissionReview we can answer: HTTP 400 with this text.
+#[derive(Debug, thiserror::Error)]
+pub enum BadReview {
+    /// The body is not JSON, or a field has the wrong type.
+    #[error("malformed AdmissionReview: {0}")]
+    Json(#[from] serde_json::Error),
+    /// No `request`.
+    #[error("AdmissionReview has no request")]
+    NoRequest,
+    /// No `request.uid`, so there is nothing to answer to.
+    #[error("AdmissionReview request has no uid")]
+    NoUid,
+}
+
+/// An AdmissionReview as sent by the API server.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn {
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    request: Option<Request>,
+}
+
+/// The AdmissionReview's `request`: only the fields the webhook reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    /// Echoed in the response.
+    #[serde(default)]
+    pub uid: String,
+    /// The object's group, version and kind.
+    #[serde(default)]
+    pub kind: GroupVersionKind,
+    /// The object's name (may be empty on CREATE with generateName).
+    #[serde(default)]
+    pub name: String,
+    /// The request's namespace.
+    #[serde(default)]
+    pub namespace: String,
+    /// CREATE, UPDATE, DELETE or CONNECT.
+    #[serde(default)]
+    pub operation: String,
+    /// Who asked.
+    #[serde(default)]
+    pub user_info: UserInfo,
+    /// The object as it would be stored.
+    #[serde(default)]
+    pub object: Option<Value>,
+    /// The object as it is stored.
+    #[serde(default)]
+    pub old_object: Option<Value>,
+    /// Whether nothing will be persisted.
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// `request.kind`.
+#[derive(Debug, Default, Deserialize)]
+pub struct GroupVersionKind {
+    /// API group, empty for the core group.
+    #[serde(default)]
+    pub group: String,
+    /// Version.
+    #[serde(default)]
+    pub version: String,
+    /// Kind.
+    #[serde(default)]
+    pub kind: String,
+}
+
+/// `request.userInfo`.
+#[derive(Debug, Default, Deserialize)]
+pub struct UserInfo {
+    /// User name.
+    #[serde(default)]
+    pub username: String,
+    /// Groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// A parsed AdmissionReview: the envelope to echo and the request.
+#[derive(Debug)]
+pub struct Incoming {
+    /// `apiVersion` to echo.
+    pub api_version: String,
+    /// `kind` to echo.
+    pub kind: String,
+    /// The request.
+    pub request: Request,
+}
+
+/// Parse the body of a POST; `Err` is an HTTP 400.
+pub fn parse(body: &[u8]) -> Result<Incoming, BadReview> {
+    let review: ReviewIn = serde_json::from_slice(body)?;
+    let request = review.request.ok_or(BadReview::NoRequest)?;
+    if request.uid.is_empty() {
+        return Err(BadReview::NoUid);
+    }
+    Ok(Incoming {
+        api_version: review
+            .api_version
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| ADMISSION_V1.to_string()),
+        kind: review
+            .kind
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| "AdmissionReview".to_string()),
+        request,
+    })
+}
+
+/// What was decided, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Allowed, nothing to change.
+    Allowed,
+    /// Refused by a rule.
+    Denied,
+    /// Allowed with a patch.
+    Patched,
+    /// Allowed because the namespace is exempt or break-glass applies.
+    Exempt,
+    /// A kind or operation the webhook does not handle: allowed unchanged.
+    Unhandled,
+    /// The object does not fit its typed view: refused.
+    Invalid,
+}
+
+impl Outcome {
+    /// The outcome's name in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::Patched => "patched",
+            Outcome::Exempt => "exempt",
+            Outcome::Unhandled => "unhandled",
+            Outcome::Invalid => "invalid",
+        }
+    }
+}
+
+/// The answer to one review, and what the decision log needs.
+#[derive(Debug)]
+pub struct Decision {
+    /// What was decided.
+    pub outcome: Outcome,
+    /// The kind, when the webhook handles it.
+    pub kind: Option<Kind>,
+    /// The operation, when known.
+    pub operation: Option<Operation>,
+    /// Refusal: HTTP-like code, reason and message for `response.status`.
+    pub status: Option<Status>,
+    /// The JSON patch (RFC 6902), serialized.
+    pub patch: Option<Vec<u8>>,
+    /// One string per warning (`OT010 ...`).
+    pub warnings: Vec<String>,
+    /// The verdict, when the rules ran.
+    pub verdict: Option<Verdict>,
+    /// Why the rules did not run or what else the log should say.
+    pub note: Option<String>,
+}
+
+/// `response.status` of a refusal.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// Always `Failure`.
+    pub status: &'static str,
+    /// 403 for a rule, 400 for an object that does not parse.
+    pub code: u16,
+    /// `Forbidden` or `BadRequest`.
+    pub reason: &'static str,
+    /// What the user sees.
+    pub message: String,
+}
+
+impl Decision {
+    /// Whether the object is admitted.
+    pub fn allowed(&self) -> bool {
+        self.status.is_none()
+    }
+
+    fn unhandled(kind: Option<Kind>, operation: Option<Operation>, note: String) -> Self {
+        Self {
+            outcome: Outcome::Unhandled,
+            kind,
+            operation,
+            status: None,
+            patch: None,
+            warnings: Vec::new(),
+            verdict: None,
+            note: Some(note),
+        }
+    }
+}
+
+/// Decide one request under `policy`, asking `lookup` about other objects.
+pub fn decide(
+    endpoint: Endpoint,
+    request: &Request,
+    policy: &Policy,
+    lookup: &dyn Lookup,
+) -> Decision {
+    let gvk = &request.kind;
+    let Some(kind) = Kind::from_group_kind(&gvk.group, &gvk.kind) else {
+        return Decision::unhandled(
+            None,
+            Operation::parse(&request.operation),
+            format!(
+                "kind {}/{} {} is not handled",
+                gvk.group, gvk.version, gvk.kind
+            ),
+        );
+    };
+    let operation = match Operation::parse(&request.operation) {
+        Some(op @ (Operation::Create | Operation::Update | Operation::Delete)) => op,
+        other => {
+            return Decision::unhandled(
+                Some(kind),
+                other,
+                format!("operation {:?} is not handled", request.operation),
+            );
+        }
+    };
+
+    let object = match present(&request.object).map(|v| Object::parse(kind, v)) {
+        None => None,
+        Some(Ok(object)) => Some(object),
+        Some(Err(e)) => {
+            let message = format!("oam-traefik cannot read this {kind}: {e}");
+            return Decision {
+                outcome: Outcome::Invalid,
+                kind: Some(kind),
+                operation: Some(operation),
+                status: Some(Status {
+                    status: "Failure",
+                    code: 400,
+                    reason: "BadRequest",
+                    message: message.clone(),
+                }),
+                patch: None,
+                warnings: Vec::new(),
+                verdict: None,
+                note: Some(message),
+            };
+        }
+    };
+    // A stored object that no longer parses must not block its own repair or deletion.
+    let mut note = None;
+    let old_object = match present(&request.old_object).map(|v| Object::parse(kind, v)) {
+        None => None,
+        Some(Ok(old)) => Some(old),
+        Some(Err(e)) => {
+            note = Some(format!("oldObject ignored, it does not parse: {e}"));
+            None
+        }
+    };
+
+    let requester = Requester {
+        username: request.user_info.username.clone(),
+        groups: request.user_info.groups.clone(),
+    };
+    let review = Review {
+        operation,
+        namespace: &request.namespace,
+        object: object.as_ref(),
+        old_object: old_object.as_ref(),
+        requester: &requester,
+    };
+    let verdict = evaluate(&review, policy, lookup);
+
+    let mut decision = Decision {
+        outcome: Outcome::Allowed,
+        kind: Some(kind),
+        operation: Some(operation),
+        status: None,
+        patch: None,
+        warnings: Vec::new(),
+        verdict: None,
+        note,
+    };
+    if verdict.exemption.is_some() {
+        decision.outcome = Outcome::Exempt;
+    } else {
+        match endpoint {
+            Endpoint::Validate => {
+                // Only /validate warns, so that the user sees each warning once.
+                decision.warnings = verdict.warnings.iter().map(ToString::to_string).collect();
+                if !verdict.allowed() {
+                    decision.outcome = Outcome::Denied;
+                    decision.status = Some(Status {
+                        status: "Failure",
+                        code: 403,
+                        reason: "Forbidden",
+                        message: verdict.denial_message(),
+                    });
+                }
+            }
+            Endpoint::Mutate => {
+                if !verdict.patch.0.is_empty() {
+                    match serde_json::to_vec(&verdict.patch) {
+                        Ok(bytes) => {
+                            decision.outcome = Outcome::Patched;
+                            decision.patch = Some(bytes);
+                        }
+                        Err(e) => decision.note = Some(format!("patch not serialized: {e}")),
+                    }
+                }
+            }
+        }
+    }
+    decision.verdict = Some(verdict);
+    decision
+}
+
+/// `Some` for a present, non-null object.
+fn present(value: &Option<Value>) -> Option<&Value> {
+    value.as_ref().filter(|v| !v.is_null())
+}
+
+/// The AdmissionReview sent back.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a Status>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+}
+
+/// The response body for `decision`, echoing the request's envelope and uid.
+pub fn respond(incoming: &Incoming, decision: &Decision) -> Vec<u8> {
+    let patch = decision
+        .patch
+        .as_ref()
+        .map(|p| base64::engine::general_purpose::STANDARD.encode(p));
+    let out = ReviewOut {
+        api_version: &incoming.api_version,
+        kind: &incoming.kind,
+        response: ResponseOut {
+            uid: &incoming.request.uid,
+            allowed: decision.allowed(),
+            status: decision.status.as_ref(),
+            patch_type: patch.as_ref().map(|_| "JSONPatch"),
+            patch,
+            warnings: &decision.warnings,
+        },
+    };
+    // Strings, bools and numbers only: serialization cannot fail.
+    serde_json::to_vec(&out).unwrap_or_default()
+}
+
+/// How the log names an exemption.
+pub fn describe_exemption(exemption: &Exemption) -> String {
+    match exemption {
+        Exemption::Namespace { namespace } => format!("namespace {namespace} is exempt"),
+        Exemption::BreakGlass { reason, user } => {
+            format!("break-glass by {user}: {reason}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oam_traefik_policy::NoLookup;
+    use serde_json::json;
+
+    fn review(object: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "u-1",
+                "kind": {"group": "core.oam.dev", "version": "v1beta1", "kind": "Application"},
+                "namespace": "shop",
+                "operation": "CREATE",
+                "userInfo": {"username": "alice", "groups": ["dev"]},
+                "object": object,
+            }
+        }))
+        .expect("json")
+    }
+
+    #[test]
+    fn missing_uid_and_malformed_json_are_bad_reviews() {
+        assert!(matches!(parse(b"{not json"), Err(BadReview::Json(_))));
+        assert!(matches!(parse(b"{}"), Err(BadReview::NoRequest)));
+        assert!(matches!(
+            parse(br#"{"request":{"operation":"CREATE"}}"#),
+            Err(BadReview::NoUid)
+        ));
+        assert!(matches!(
+            parse(br#"{"request":{"uid": 7}}"#),
+            Err(BadReview::Json(_))
+        ));
+    }
+
+    #[test]
+    fn a_wrongly_typed_object_is_refused_with_its_path() {
+        let body = review(json!({
+            "apiVersion": "core.oam.dev/v1beta1", "kind": "Application",
+            "metadata": {"name": "a"}, "spec": {"components": "oops"}
+        }));
+        let incoming = parse(&body).expect("parses");
+        let d = decide(
+            Endpoint::Validate,
+            &incoming.request,
+            &Policy::default(),
+            &NoLookup,
+        );
+        assert_eq!(d.outcome, Outcome::Invalid);
+        let status = d.status.expect("refused");
+        assert!(
+            status.message.contains("spec.components"),
+            "{}",
+            status.message
+        );
+        let out: Value = serde_json::from_slice(&respond(
+            &incoming,
+            &Decision {
+                status: Some(status),
+                ..d
+            },
+        ))
+        .expect("json");
+        assert_eq!(out["response"]["uid"], "u-1");
+        assert_eq!(out["response"]["allowed"], false);
+    }
+
+    #[test]
+    fn an_unhandled_kind_is_allowed_unchanged() {
+        let mut incoming = parse(&review(json!({}))).expect("parses");
+        incoming.request.kind.group = "apps".into();
+        incoming.request.kind.kind = "Deployment".into();
+        let d = decide(
+            Endpoint::Mutate,
+            &incoming.request,
+            &Policy::default(),
+            &NoLookup,
+        );
+        assert_eq!(d.outcome, Outcome::Unhandled);
+        assert!(d.allowed() && d.patch.is_none());
+    }
+}

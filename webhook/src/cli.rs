@@ -1,0 +1,76 @@
+//! The command line; every flag can also come from an `OAM_TRAEFIK_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Three mebibytes: the API server's own limit on an object is 3 MiB (etcd's request size).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// The oam-traefik admission webhook: rejects routes without a declared identity and
+/// injects Traefik auth middleware into those that declare one.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "oam-traefik-webhook", version, about, long_about = None)]
+pub struct Cli {
+    /// HTTPS address for /validate, /mutate, /healthz and /readyz.
+    #[arg(
+        long,
+        env = "OAM_TRAEFIK_LISTEN",
+        value_name = "ADDR",
+        required_unless_present = "dev_self_signed"
+    )]
+    pub listen: Option<SocketAddr>,
+
+    /// PEM certificate chain served on --listen; reloaded when it changes on disk.
+    #[arg(
+        long,
+        env = "OAM_TRAEFIK_TLS_CERT",
+        value_name = "FILE",
+        required_unless_present = "dev_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert; reloaded when it changes on disk.
+    #[arg(
+        long,
+        env = "OAM_TRAEFIK_TLS_KEY",
+        value_name = "FILE",
+        required_unless_present = "dev_self_signed"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// AdmissionPolicy YAML file; reloaded when it changes. Without it, the safe defaults apply.
+    #[arg(long, env = "OAM_TRAEFIK_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Plain-HTTP address for GET /metrics (Prometheus text format).
+    #[arg(long, env = "OAM_TRAEFIK_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Kubeconfig for the watch caches; without it, the in-cluster service account (or the default kubeconfig).
+    #[arg(
+        long,
+        env = "OAM_TRAEFIK_KUBECONFIG",
+        value_name = "FILE",
+        conflicts_with = "no_cluster"
+    )]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Run without a cluster: lookups of other objects are unanswered (no violation by themselves).
+    #[arg(long, env = "OAM_TRAEFIK_NO_CLUSTER")]
+    pub no_cluster: bool,
+
+    /// Largest request body accepted, in bytes; larger ones get HTTP 413.
+    #[arg(long, env = "OAM_TRAEFIK_MAX_BODY_BYTES", value_name = "N", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// The webhook's own namespace, never intercepted (default: $POD_NAMESPACE).
+    #[arg(long, env = "OAM_TRAEFIK_NAMESPACE", value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Try it out: serve a fresh self-signed certificate from a temporary directory, with
+    /// --no-cluster, on --listen (default 127.0.0.1:8443).
+    #[arg(long, env = "OAM_TRAEFIK_DEV_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key", "kubeconfig"])]
+    pub dev_self_signed: bool,
+}

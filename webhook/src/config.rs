@@ -1,0 +1,107 @@
+//! The settled configuration: the command line resolved, defaults filled in, and the
+//! development certificate made when asked for.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::certs;
+use crate::cli::Cli;
+
+/// Where `--dev-self-signed` listens when --listen is not given.
+pub const DEV_LISTEN: &str = "127.0.0.1:8443";
+
+/// Where the watch caches get their cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cluster {
+    /// `--no-cluster`: lookups are unanswered.
+    None,
+    /// `--kubeconfig FILE`.
+    Kubeconfig(PathBuf),
+    /// In-cluster service account, else the default kubeconfig.
+    Infer,
+}
+
+/// Everything the webhook runs with.
+#[derive(Debug)]
+pub struct Config {
+    /// HTTPS address.
+    pub listen: SocketAddr,
+    /// Certificate chain file.
+    pub tls_cert: PathBuf,
+    /// Private key file.
+    pub tls_key: PathBuf,
+    /// Policy file, if any.
+    pub policy: Option<PathBuf>,
+    /// Plain-HTTP metrics address, if any.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Cluster for lookups.
+    pub cluster: Cluster,
+    /// Body limit in bytes.
+    pub max_body_bytes: usize,
+    /// The webhook's own namespace, exempt.
+    pub namespace: Option<String>,
+    /// The temporary directory of `--dev-self-signed`, removed on exit.
+    pub dev_dir: Option<tempfile::TempDir>,
+}
+
+impl Config {
+    /// Resolve the command line; `pod_namespace` is `$POD_NAMESPACE`.
+    pub fn from_cli(cli: Cli, pod_namespace: Option<String>) -> anyhow::Result<Config> {
+        let namespace = cli.namespace.or(pod_namespace).filter(|n| !n.is_empty());
+        let mut dev_dir = None;
+        let (tls_cert, tls_key, cluster, listen) = if cli.dev_self_signed {
+            let dir = tempfile::Builder::new()
+                .prefix("oam-traefik-webhook-dev-")
+                .tempdir()
+                .context("creating a temporary directory for the development certificate")?;
+            let names = ["localhost".to_string(), "127.0.0.1".to_string()];
+            let bundle = certs::issue(&names, Duration::from_secs(7 * 24 * 3600))
+                .context("generating the development certificate")?;
+            let (ca, cert, key) = (
+                dir.path().join("ca.crt"),
+                dir.path().join("tls.crt"),
+                dir.path().join("tls.key"),
+            );
+            std::fs::write(&ca, bundle.ca_pem).context("writing ca.crt")?;
+            std::fs::write(&cert, bundle.cert_pem).context("writing tls.crt")?;
+            std::fs::write(&key, bundle.key_pem).context("writing tls.key")?;
+            dev_dir = Some(dir);
+            let listen = match cli.listen {
+                Some(l) => l,
+                None => DEV_LISTEN.parse().context("default dev address")?,
+            };
+            (cert, key, Cluster::None, listen)
+        } else {
+            let cluster = match (cli.no_cluster, cli.kubeconfig) {
+                (true, _) => Cluster::None,
+                (false, Some(k)) => Cluster::Kubeconfig(k),
+                (false, None) => Cluster::Infer,
+            };
+            (
+                cli.tls_cert.context("--tls-cert is required")?,
+                cli.tls_key.context("--tls-key is required")?,
+                cluster,
+                cli.listen.context("--listen is required")?,
+            )
+        };
+        Ok(Config {
+            listen,
+            tls_cert,
+            tls_key,
+            policy: cli.policy,
+            metrics_listen: cli.metrics_listen,
+            cluster,
+            max_body_bytes: cli.max_body_bytes,
+            namespace,
+            dev_dir,
+        })
+    }
+
+    /// The CA file of `--dev-self-signed`, for `curl --cacert`.
+    pub fn dev_ca(&self) -> Option<PathBuf> {
+        self.dev_dir.as_ref().map(|d| d.path().join("ca.crt"))
+    }
+}

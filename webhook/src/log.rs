@@ -1,0 +1,81 @@
+//! Logging: JSON lines on stdout, and one decision line per admission request.
+
+use std::time::Duration;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::admission::{Decision, Endpoint, Request, describe_exemption};
+
+/// JSON lines on stdout; `RUST_LOG` filters (default `info`).
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .init();
+}
+
+/// The one line that records a decision: who asked, what, what was decided and why.
+pub fn decision(endpoint: Endpoint, request: &Request, decision: &Decision, latency: Duration) {
+    let verdict = decision.verdict.as_ref();
+    let rules = verdict
+        .map(|v| {
+            v.rule_ids()
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let injected = verdict.map(|v| v.injected.join(",")).unwrap_or_default();
+    let unresolved = verdict.map(|v| v.unresolved.join("; ")).unwrap_or_default();
+    let exemption = verdict
+        .and_then(|v| v.exemption.as_ref())
+        .map(describe_exemption)
+        .unwrap_or_default();
+    let kind = decision
+        .kind
+        .map(|k| k.as_str().to_string())
+        .unwrap_or_else(|| format!("{}/{}", request.kind.group, request.kind.kind));
+    let name = if request.name.is_empty() {
+        object_name(request)
+    } else {
+        request.name.clone()
+    };
+    tracing::info!(
+        target: "decision",
+        webhook = endpoint.as_str(),
+        uid = %request.uid,
+        user = %request.user_info.username,
+        groups = %request.user_info.groups.join(","),
+        operation = %request.operation,
+        kind = %kind,
+        namespace = %request.namespace,
+        name = %name,
+        dry_run = request.dry_run.unwrap_or(false),
+        allowed = decision.allowed(),
+        decision = decision.outcome.as_str(),
+        rules = %rules,
+        injected = %injected,
+        unresolved = %unresolved,
+        exemption = %exemption,
+        note = %decision.note.as_deref().unwrap_or(""),
+        latency_us = latency.as_micros() as u64,
+        "admission decision"
+    );
+}
+
+/// The object's name when the request carries none (CREATE with generateName).
+fn object_name(request: &Request) -> String {
+    let meta = request.object.as_ref().and_then(|o| o.get("metadata"));
+    let field = |f: &str| meta.and_then(|m| m.get(f)).and_then(|v| v.as_str());
+    match (field("name"), field("generateName")) {
+        (Some(n), _) if !n.is_empty() => n.to_string(),
+        (_, Some(g)) => format!("{g}*"),
+        _ => String::new(),
+    }
+}

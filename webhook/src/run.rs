@@ -1,0 +1,147 @@
+//! Wiring: load TLS and policy, start the caches and the file watch, serve until SIGTERM.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use oam_traefik_policy::{Lookup, NoLookup};
+use tokio::net::TcpListener;
+
+use crate::cache::ClusterCache;
+use crate::config::{Cluster, Config};
+use crate::handlers::{self, AppState, Readiness};
+use crate::metrics::Metrics;
+use crate::policy_store::PolicyStore;
+use crate::server;
+use crate::tls::{self, CertFiles};
+use crate::watch::{self, Reload};
+
+/// Run the webhook until SIGTERM, then drain.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let certs = Arc::new(
+        CertFiles::open(&config.tls_cert, &config.tls_key)
+            .context("loading the TLS certificate")?,
+    );
+    let tls = tls::server_config(certs.resolver()).context("configuring TLS")?;
+    let policy = Arc::new(
+        PolicyStore::open(config.policy.as_deref(), config.namespace.as_deref())
+            .context("loading the policy")?,
+    );
+    match config.policy.as_deref() {
+        Some(p) => tracing::info!(file = %p.display(), "policy loaded"),
+        None => tracing::info!("no --policy: the default policy applies"),
+    }
+
+    let cache = match &config.cluster {
+        Cluster::None => {
+            tracing::warn!(
+                "no cluster: lookups unanswered (rules that need no lookup still apply)"
+            );
+            None
+        }
+        cluster => Some(ClusterCache::start(client(cluster).await?)),
+    };
+    let lookup: Arc<dyn Lookup + Send + Sync> = match &cache {
+        Some(c) => c.clone(),
+        None => Arc::new(NoLookup),
+    };
+
+    let mut files: Vec<&Path> = certs.paths().to_vec();
+    if let Some(p) = policy.path() {
+        files.push(p);
+    }
+    let _watching = {
+        let (certs, policy, metrics) = (certs.clone(), policy.clone(), metrics.clone());
+        watch::watch(&files, move || reload(&certs, &policy, &metrics))
+            .context("watching the certificate and policy files")?
+    };
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    if let Some(addr) = config.metrics_listen {
+        let metrics_listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr} for metrics"))?;
+        let router = handlers::metrics_router(metrics.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics_listener, router).await {
+                tracing::error!(error = %e, "metrics server stopped");
+            }
+        });
+        tracing::info!(%addr, "serving /metrics over plain HTTP");
+    }
+
+    let readiness = Arc::new(Readiness {
+        cache,
+        draining: AtomicBool::new(false),
+    });
+    let state = Arc::new(AppState {
+        policy,
+        lookup,
+        metrics,
+        readiness: readiness.clone(),
+    });
+    let app = handlers::admission_router(state, config.max_body_bytes);
+    tracing::info!(addr = %config.listen, "serving /validate and /mutate over HTTPS");
+    if let Some(ca) = config.dev_ca() {
+        tracing::info!(
+            ca = %ca.display(),
+            "development mode: self-signed certificate; try: curl --cacert {} https://{}/readyz",
+            ca.display(),
+            config.listen
+        );
+    }
+    let shutdown = async move {
+        server::shutdown_signal().await;
+        readiness.draining.store(true, Ordering::Release);
+    };
+    server::serve_tls(listener, tls, app, shutdown).await;
+    Ok(())
+}
+
+/// A client for the watch caches.
+async fn client(cluster: &Cluster) -> anyhow::Result<kube::Client> {
+    let config = match cluster {
+        Cluster::Kubeconfig(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+        _ => kube::Config::infer().await.context(
+            "no in-cluster service account and no kubeconfig (use --no-cluster to run without one)",
+        )?,
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}
+
+/// Reload the certificate and the policy; what does not load is refused and logged.
+fn reload(certs: &CertFiles, policy: &PolicyStore, metrics: &Metrics) {
+    match certs.reload() {
+        Ok(Reload::Applied) => {
+            metrics.reload("certificate", true);
+            tracing::info!("certificate reloaded");
+        }
+        Ok(Reload::Unchanged) => {}
+        Err(e) => {
+            metrics.reload("certificate", false);
+            tracing::error!(error = %e, "certificate refused; the previous one stays in use");
+        }
+    }
+    match policy.reload() {
+        Ok(Reload::Applied) => {
+            metrics.reload("policy", true);
+            tracing::info!("policy reloaded");
+        }
+        Ok(Reload::Unchanged) => {}
+        Err(e) => {
+            metrics.reload("policy", false);
+            tracing::error!(error = %e, "policy refused; the previous one stays in force");
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! TLS for the admission endpoints: a rustls server whose certificate can be swapped
+//! while connections are open. New handshakes see the new certificate; connections
+//! already established keep theirs.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use rustls::ServerConfig;
+use rustls::crypto::ring;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use crate::watch::Reload;
+
+/// A certificate and key pair that cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The PEM holds no certificate, no key, or something else that is not usable.
+    #[error("{path}: {message}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// rustls refused the pair (unsupported key, or a key that does not match the certificate).
+    #[error("certificate {cert} and key {key} cannot be served: {source}")]
+    Rustls {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// Why.
+        source: rustls::Error,
+    },
+}
+
+/// The certificate served now; swapped atomically on reload.
+pub struct CertResolver {
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl fmt::Debug for CertResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertResolver").finish_non_exhaustive()
+    }
+}
+
+impl CertResolver {
+    /// A resolver serving `key`.
+    pub fn new(key: CertifiedKey) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(key),
+        }
+    }
+
+    /// Serve `key` to every handshake from now on.
+    pub fn replace(&self, key: CertifiedKey) {
+        self.current.store(Arc::new(key));
+    }
+}
+
+impl ResolvesServerCert for CertResolver {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// Load a PEM certificate chain and PEM private key into a pair rustls can serve.
+pub fn load_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
+    pair_from_pem(&read(cert)?, &read(key)?).map_err(|e| e.at(cert, key))
+}
+
+/// Why PEM text is not a servable pair.
+#[derive(Debug)]
+pub enum PairError {
+    /// The certificate PEM.
+    Cert(String),
+    /// The key PEM.
+    Key(String),
+    /// rustls refused the pair.
+    Rustls(rustls::Error),
+}
+
+impl PairError {
+    /// The error, naming the files it came from.
+    fn at(self, cert: &Path, key: &Path) -> TlsError {
+        match self {
+            PairError::Cert(message) => TlsError::Pem {
+                path: cert.to_path_buf(),
+                message,
+            },
+            PairError::Key(message) => TlsError::Pem {
+                path: key.to_path_buf(),
+                message,
+            },
+            PairError::Rustls(source) => TlsError::Rustls {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+                source,
+            },
+        }
+    }
+}
+
+/// Build a servable pair from PEM text; the key must match the certificate.
+pub fn pair_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, PairError> {
+    let chain = rustls_pemfile::certs(&mut &cert_pem[..])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PairError::Cert(format!("not PEM: {e}")))?;
+    if chain.is_empty() {
+        return Err(PairError::Cert("no CERTIFICATE block".to_string()));
+    }
+    let key = rustls_pemfile::private_key(&mut &key_pem[..])
+        .map_err(|e| PairError::Key(format!("not PEM: {e}")))?
+        .ok_or_else(|| PairError::Key("no PRIVATE KEY block".to_string()))?;
+    let provider = ring::default_provider();
+    let certified = CertifiedKey::from_der(chain, key, &provider).map_err(PairError::Rustls)?;
+    Ok(certified)
+}
+
+/// The rustls server configuration: TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1, certificate from `resolver`.
+pub fn server_config(resolver: Arc<CertResolver>) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The certificate and key files behind a [`CertResolver`], reloaded on change.
+pub struct CertFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    resolver: Arc<CertResolver>,
+    /// Bytes of the pair in force, to skip reloads that change nothing.
+    loaded: Mutex<(Vec<u8>, Vec<u8>)>,
+}
+
+impl CertFiles {
+    /// Load the pair; an error here means the webhook cannot start.
+    pub fn open(cert: &Path, key: &Path) -> Result<Self, TlsError> {
+        let bytes = (read(cert)?, read(key)?);
+        let pair = pair_from_pem(&bytes.0, &bytes.1).map_err(|e| e.at(cert, key))?;
+        Ok(Self {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            resolver: Arc::new(CertResolver::new(pair)),
+            loaded: Mutex::new(bytes),
+        })
+    }
+
+    /// The resolver that serves the pair in force.
+    pub fn resolver(&self) -> Arc<CertResolver> {
+        self.resolver.clone()
+    }
+
+    /// The certificate and key files.
+    pub fn paths(&self) -> [&Path; 2] {
+        [&self.cert, &self.key]
+    }
+
+    /// Read the files again; a pair that does not load (say the key is written after the
+    /// certificate) is refused and the pair in force stays.
+    pub fn reload(&self) -> Result<Reload, TlsError> {
+        let bytes = (read(&self.cert)?, read(&self.key)?);
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if *loaded == bytes {
+            return Ok(Reload::Unchanged);
+        }
+        let pair = pair_from_pem(&bytes.0, &bytes.1).map_err(|e| e.at(&self.cert, &self.key))?;
+        self.resolver.replace(pair);
+        *loaded = bytes;
+        Ok(Reload::Applied)
+    }
+}

@@ -1,0 +1,134 @@
+//! Watching the certificate and policy files. Kubernetes updates mounted Secrets and
+//! ConfigMaps by swapping a `..data` symlink, so the directories are watched, not the
+//! files; bursts of events are debounced into one reload, and a slow poll backs up
+//! the watcher (inotify can miss changes on some volume types).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reload {
+    /// The file changed and the new content is in force.
+    Applied,
+    /// The file holds what is already in force.
+    Unchanged,
+}
+
+/// Quiet time after the last event before reloading.
+pub const DEBOUNCE: Duration = Duration::from_millis(200);
+/// Reload check even without events.
+pub const POLL: Duration = Duration::from_secs(30);
+
+/// Keeps the watch alive; dropping it stops the watch.
+pub struct Watching {
+    _watcher: RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Call `on_change` after changes in the directories of `files` (debounced) and every [`POLL`].
+pub fn watch<F>(files: &[&Path], on_change: F) -> notify::Result<Watching>
+where
+    F: Fn() + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            // The receiver only goes away at shutdown.
+            let _ = tx.send(());
+        }
+    })?;
+    for dir in directories(files) {
+        watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+    }
+    let task = tokio::spawn(async move {
+        let mut poll = tokio::time::interval(POLL);
+        poll.tick().await;
+        loop {
+            tokio::select! {
+                event = rx.recv() => {
+                    if event.is_none() {
+                        return;
+                    }
+                    // Wait until the writer is done: no event for DEBOUNCE.
+                    while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+                }
+                _ = poll.tick() => {}
+            }
+            on_change();
+        }
+    });
+    Ok(Watching {
+        _watcher: watcher,
+        task,
+    })
+}
+
+/// The distinct directories that hold `files`.
+fn directories(files: &[&Path]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = files
+        .iter()
+        .map(|f| match f.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_in_one_directory_are_watched_once() {
+        let dirs = directories(&[
+            Path::new("/etc/tls/tls.crt"),
+            Path::new("/etc/tls/tls.key"),
+            Path::new("policy.yaml"),
+        ]);
+        assert_eq!(dirs.len(), 2, "{dirs:?}");
+        assert!(dirs.contains(&PathBuf::from("/etc/tls")) && dirs.contains(&PathBuf::from(".")));
+    }
+
+    #[tokio::test]
+    async fn a_symlink_swap_triggers_one_call() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("..data_1");
+        std::fs::create_dir(&data).expect("mkdir");
+        std::fs::write(data.join("policy.yaml"), "a").expect("write");
+        std::os::unix::fs::symlink("..data_1", dir.path().join("..data")).expect("symlink");
+        std::os::unix::fs::symlink("..data/policy.yaml", dir.path().join("policy.yaml"))
+            .expect("symlink");
+
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let file = dir.path().join("policy.yaml");
+        let _w = watch(&[&file], move || {
+            let _ = tx.send(());
+        })
+        .expect("watch");
+
+        // What the kubelet does: a new data dir, then an atomic rename of the symlink.
+        let data2 = dir.path().join("..data_2");
+        std::fs::create_dir(&data2).expect("mkdir");
+        std::fs::write(data2.join("policy.yaml"), "b").expect("write");
+        std::os::unix::fs::symlink("..data_2", dir.path().join("..data_tmp")).expect("symlink");
+        std::fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data")).expect("rename");
+
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("called within 5s");
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), "b");
+    }
+}
