@@ -4,12 +4,18 @@
 //! TraitDefinition's CUE evaluated into a Middleware that Traefik's CRD accepts.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use oam_traefik_e2e::ControlPlane;
+use oam_traefik_e2e::control_plane::https_client;
+use oam_traefik_e2e::ports::free_port;
+use oam_traefik_e2e::process::Process;
 use serde_json::{Value, json};
 
 /// The auth service every render names (the TraitDefinition needs one).
@@ -369,8 +375,9 @@ fn deployment_runs_two_restricted_replicas_with_https_probes() -> Result<()> {
     let c = &pod["containers"][0];
 
     let args = r.args();
-    assert_eq!(flag(&args, "--listen"), Some(":8443"));
-    assert_eq!(flag(&args, "--metrics-listen"), Some(":9090"));
+    // The binary reads both as a socket address (`SocketAddr`), not Go's ":8443".
+    assert_eq!(flag(&args, "--listen"), Some("0.0.0.0:8443"));
+    assert_eq!(flag(&args, "--metrics-listen"), Some("0.0.0.0:9090"));
     assert_eq!(
         flag(&args, "--policy"),
         Some("/etc/oam-traefik/policy.yaml")
@@ -938,6 +945,139 @@ fn the_authorizer_lets_the_webhook_read_routes_and_nothing_more() -> Result<()> 
         assert!(!can(cp, &sa, &["delete", &format!("{kind}/{name}")])?);
     }
     assert!(!can(cp, &sa, &["create", "pods", "-n", &ns])?);
+    Ok(())
+}
+
+/// Runs the real webhook binary with the Deployment's own arguments and environment and
+/// the rendered policy file: the volumes become folders of a temporary directory, the
+/// listen addresses loopback ports, and a kubeconfig stands in for the in-cluster account.
+#[test]
+fn the_webhook_binary_serves_with_the_deployments_arguments_and_the_rendered_policy() -> Result<()>
+{
+    let cp = control_plane();
+    // cert-manager mode: its arguments are all the binary has today; self-signed mode adds
+    // flags that the webhook gains separately.
+    let r = Rendered::new(&[
+        "tls.mode=certManager",
+        "policy.spec.allowedIssuers[0]=https://login.example.com/",
+        "policy.spec.deniedScopes[0]=admin",
+        "policy.spec.breakGlass.groups[0]=sre",
+        "policy.spec.rules.OT010=deny",
+    ])?;
+    let bin = oam_traefik_e2e::webhook::binary()?;
+    let dir = tempfile::tempdir()?;
+    let container = &r.deployment()["spec"]["template"]["spec"]["containers"][0];
+
+    // The volumes: the policy ConfigMap and the TLS Secret, as files.
+    let mut mounts: Vec<(String, PathBuf)> = Vec::new();
+    for mount in container["volumeMounts"].as_array().into_iter().flatten() {
+        let at = mount["mountPath"]
+            .as_str()
+            .context("mountPath")?
+            .to_string();
+        let local = dir
+            .path()
+            .join(mount["name"].as_str().context("mount name")?);
+        std::fs::create_dir_all(&local)?;
+        mounts.push((at, local));
+    }
+    let cm = r.named("ConfigMap", &format!("{FULLNAME}-policy"));
+    let policy_dir = &mounts
+        .iter()
+        .find(|(at, _)| at == "/etc/oam-traefik")
+        .context("policy mount")?
+        .1;
+    std::fs::write(
+        policy_dir.join("policy.yaml"),
+        cm["data"]["policy.yaml"].as_str().context("policy")?,
+    )?;
+    let tls_dir = &mounts
+        .iter()
+        .find(|(at, _)| at.ends_with("/tls"))
+        .context("tls mount")?
+        .1;
+    let serving = cp.ca().serving("oam-traefik-webhook", &["127.0.0.1"])?;
+    std::fs::write(tls_dir.join("tls.crt"), &serving.cert)?;
+    std::fs::write(tls_dir.join("tls.key"), &serving.key)?;
+
+    let port = free_port()?;
+    let metrics = free_port()?;
+    let mut args = Vec::new();
+    let mut rendered = r.args().into_iter();
+    while let Some(arg) = rendered.next() {
+        let value = rendered
+            .next()
+            .with_context(|| format!("{arg} has no value"))?;
+        let value = match arg.as_str() {
+            "--listen" | "--metrics-listen" => {
+                let addr: SocketAddr = value.parse().with_context(|| format!("{arg} {value}"))?;
+                let container_port = container["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p["containerPort"] == addr.port());
+                assert!(container_port, "{arg} {value} is not a container port");
+                let local = if arg == "--listen" { port } else { metrics };
+                format!("127.0.0.1:{local}")
+            }
+            _ => match mounts
+                .iter()
+                .find(|(at, _)| value.starts_with(&format!("{at}/")))
+            {
+                Some((at, local)) => local.join(&value[at.len() + 1..]).display().to_string(),
+                None => value,
+            },
+        };
+        args.push(arg);
+        args.push(value);
+    }
+    let mut cmd = Command::new(&bin);
+    cmd.args(&args).arg("--kubeconfig").arg(cp.kubeconfig());
+    for env in container["env"].as_array().into_iter().flatten() {
+        let name = env["name"].as_str().context("env name")?;
+        let value = match (&env["value"], &env["valueFrom"]["fieldRef"]["fieldPath"]) {
+            (Value::String(v), _) => v.clone(),
+            (_, path) if path == "metadata.namespace" => NS.to_string(),
+            other => bail!("env {name}: cannot resolve {other:?}"),
+        };
+        cmd.env(name, value);
+    }
+    let log = dir.path().join("webhook.log");
+    let mut process = Process::spawn("oam-traefik-webhook (chart args)", cmd, &log)?;
+
+    let client = https_client(cp.ca_file(), None)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if process.exited().is_some() {
+            return Err(process
+                .died()
+                .context(format!("webhook refused the chart's arguments {args:?}")));
+        }
+        let ready = client
+            .get(format!("https://127.0.0.1:{port}/readyz"))
+            .send();
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "webhook not ready with the chart's arguments:\n{}",
+                process.log_tail(30)
+            );
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    let healthz = client
+        .get(format!("https://127.0.0.1:{port}/healthz"))
+        .send()?;
+    assert!(healthz.status().is_success());
+    let scraped = reqwest::blocking::get(format!("http://127.0.0.1:{metrics}/metrics"))?;
+    assert!(
+        scraped.status().is_success(),
+        "metrics port: {}",
+        scraped.status()
+    );
+    process.stop();
     Ok(())
 }
 
