@@ -20,6 +20,8 @@ pub enum Reload {
 
 /// Quiet time after the last event before reloading.
 pub const DEBOUNCE: Duration = Duration::from_millis(200);
+/// The longest a reload waits for quiet after the first event.
+pub const MAX_DELAY: Duration = Duration::from_secs(1);
 /// Reload check even without events.
 pub const POLL: Duration = Duration::from_secs(30);
 
@@ -41,8 +43,14 @@ where
     F: Fn() + Send + 'static,
 {
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let names = watched_names(files);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        let relevant = match &event {
+            Ok(e) => e.paths.iter().any(|p| concerns(p, &names)),
+            // A failed watch may have missed a change: look again.
+            Err(_) => true,
+        };
+        if relevant {
             // The receiver only goes away at shutdown.
             let _ = tx.send(());
         }
@@ -59,8 +67,14 @@ where
                     if event.is_none() {
                         return;
                     }
-                    // Wait until the writer is done: no event for DEBOUNCE.
-                    while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+                    // Wait until the writer is done (no event for DEBOUNCE), but not forever.
+                    let deadline = tokio::time::Instant::now() + MAX_DELAY;
+                    while tokio::time::Instant::now() < deadline {
+                        match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                            Ok(Some(())) => continue,
+                            _ => break,
+                        }
+                    }
                 }
                 _ = poll.tick() => {}
             }
@@ -71,6 +85,23 @@ where
         _watcher: watcher,
         task,
     })
+}
+
+/// The file names that matter in the watched directories.
+fn watched_names(files: &[&Path]) -> Vec<std::ffi::OsString> {
+    files
+        .iter()
+        .filter_map(|f| f.file_name().map(|n| n.to_os_string()))
+        .collect()
+}
+
+/// Whether an event on `path` may change a watched file: the file itself, or the
+/// kubelet's `..data` symlink and `..<timestamp>` directories.
+fn concerns(path: &Path, names: &[std::ffi::OsString]) -> bool {
+    match path.file_name() {
+        Some(name) => names.iter().any(|n| n == name) || name.to_string_lossy().starts_with(".."),
+        None => true,
+    }
 }
 
 /// The distinct directories that hold `files`.
@@ -100,6 +131,18 @@ mod tests {
         ]);
         assert_eq!(dirs.len(), 2, "{dirs:?}");
         assert!(dirs.contains(&PathBuf::from("/etc/tls")) && dirs.contains(&PathBuf::from(".")));
+    }
+
+    #[test]
+    fn other_files_in_the_directory_do_not_trigger_reloads() {
+        let names = watched_names(&[Path::new("/etc/tls/tls.crt"), Path::new("/etc/tls/tls.key")]);
+        assert!(concerns(Path::new("/etc/tls/tls.crt"), &names));
+        assert!(concerns(Path::new("/etc/tls/..data"), &names));
+        assert!(concerns(
+            Path::new("/etc/tls/..2026_11_28_10_00_00.1"),
+            &names
+        ));
+        assert!(!concerns(Path::new("/etc/tls/webhook.log"), &names));
     }
 
     #[tokio::test]

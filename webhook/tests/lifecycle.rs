@@ -1,0 +1,72 @@
+//! SIGTERM: a request in flight completes, then the process exits cleanly.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Options, Webhook, app, identity_v1, review};
+use futures::StreamExt;
+
+#[tokio::test]
+async fn sigterm_drains_the_request_in_flight_then_exits() {
+    let mut w = Webhook::start(Options::default()).await;
+    let body = serde_json::to_vec(&review(
+        "u-drain",
+        "CREATE",
+        "shop",
+        &app(Some(identity_v1())),
+        None,
+    ))
+    .expect("json");
+    let (first, rest) = body.split_at(body.len() / 2);
+    let (first, rest) = (first.to_vec(), rest.to_vec());
+    // The body arrives in two halves, with SIGTERM sent in between.
+    let stream = futures::stream::iter([0, 1]).then(move |i| {
+        let (first, rest) = (first.clone(), rest.clone());
+        async move {
+            if i == 0 {
+                Ok::<_, std::io::Error>(first)
+            } else {
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                Ok(rest)
+            }
+        }
+    });
+    let request = w
+        .client
+        .post(w.url("/validate"))
+        .header("content-length", body.len())
+        .body(reqwest::Body::wrap_stream(stream))
+        .send();
+    let pid = w.pid();
+    let signal = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // SAFETY: plain kill(2) on the child we started.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    };
+    let (response, ()) = tokio::join!(request, signal);
+    let response = response.expect("the request in flight is answered");
+    assert_eq!(response.status(), 200);
+    let out: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(out["response"]["uid"], "u-drain");
+    assert_eq!(out["response"]["allowed"], true);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = w.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after SIGTERM; log:\n{}",
+            w.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        w.log()
+    );
+    assert!(w.log().contains("drained"), "{}", w.log());
+}
