@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn yaml_error_names_the_line() {
-        let err = parse_yaml("kind: A\n---\nkind: [\n").expect_err("bad yaml");
+        let err = parse_yaml("kind: A\n---\nkind: B\nkind: C\n").expect_err("duplicate key");
         assert!(err.starts_with("line 3"), "{err}");
     }
 
