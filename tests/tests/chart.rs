@@ -64,8 +64,14 @@ fn tools() -> &'static Tools {
 }
 
 fn run(program: &Path, args: &[&str]) -> Result<Output> {
+    // helm and cue keep caches and config under $HOME otherwise.
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chart-tools");
     Command::new(program)
         .args(args)
+        .env("HELM_CACHE_HOME", scratch.join("helm/cache"))
+        .env("HELM_CONFIG_HOME", scratch.join("helm/config"))
+        .env("HELM_DATA_HOME", scratch.join("helm/data"))
+        .env("CUE_CACHE_DIR", scratch.join("cue"))
         .output()
         .with_context(|| format!("running {} {}", program.display(), args.join(" ")))
 }
@@ -831,6 +837,50 @@ fn every_option_renders_objects_the_api_server_accepts() -> Result<()> {
             "{sets:?}: the pod breaks the restricted Pod Security Standard:\n{warnings}"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn helm_install_dry_run_against_the_server_prints_the_notes() -> Result<()> {
+    let cp = control_plane();
+    let chart = chart_dir().display().to_string();
+    let kubeconfig = cp.kubeconfig().display().to_string();
+    let address = format!("identity.authService.address={AUTH}");
+    let out = run(
+        &tools().helm,
+        &[
+            "install",
+            RELEASE,
+            &chart,
+            "--namespace",
+            NS,
+            "--dry-run=server",
+            "--kubeconfig",
+            &kubeconfig,
+            "--set",
+            &address,
+        ],
+    )?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    let notes = printed.split("NOTES:").nth(1).context("no NOTES")?;
+    assert!(
+        notes.contains(&format!(
+            "kubectl -n {NS} rollout status deployment/{FULLNAME}"
+        )),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("kubectl label namespace NAME oam-traefik.io/ignore=true"),
+        "{notes}"
+    );
+    assert!(notes.contains(AUTH), "{notes}");
+    // Nothing was installed.
+    let hooks = cp
+        .kubectl()
+        .run(&["get", "validatingwebhookconfigurations", "-o", "name"])?
+        .ok()?;
+    assert!(!hooks.stdout.contains(FULLNAME));
     Ok(())
 }
 
