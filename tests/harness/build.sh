@@ -25,7 +25,10 @@ want="$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" | sha256sum | cut -d'
 print_versions() {
   echo "harness: binaries in $bin"
   "$bin/kube-apiserver" --version
-  "$bin/etcd" --version | head -n 1
+  # Not `| head -n 1`: under pipefail, etcd's SIGPIPE would fail the script.
+  local etcd_version
+  etcd_version="$("$bin/etcd" --version)"
+  echo "${etcd_version%%$'\n'*}"
 }
 
 if [[ $force == 0 && -x "$bin/kube-apiserver" && -x "$bin/etcd" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
