@@ -71,6 +71,29 @@ pub struct Cli {
 
     /// Try it out: serve a fresh self-signed certificate from a temporary directory, with
     /// --no-cluster, on --listen (default 127.0.0.1:8443).
-    #[arg(long, env = "OAM_TRAEFIK_DEV_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key", "kubeconfig"])]
+    #[arg(long, env = "OAM_TRAEFIK_DEV_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key", "kubeconfig", "self_signed_secret"])]
     pub dev_self_signed: bool,
+
+    /// In-cluster TLS without cert-manager: keep a CA and serving certificate in this Secret
+    /// (NAMESPACE/NAME), made if absent and renewed at 2/3 of its lifetime, and serve it.
+    #[arg(long, env = "OAM_TRAEFIK_SELF_SIGNED_SECRET", value_name = "NAMESPACE/NAME", conflicts_with_all = ["tls_cert", "tls_key", "no_cluster"], requires = "service_name")]
+    pub self_signed_secret: Option<String>,
+
+    /// With --self-signed-secret: the webhook configurations whose caBundle to keep current.
+    #[arg(
+        long,
+        env = "OAM_TRAEFIK_WEBHOOK_CONFIGURATIONS",
+        value_name = "MUTATING_NAME,VALIDATING_NAME",
+        requires = "self_signed_secret"
+    )]
+    pub webhook_configurations: Option<String>,
+
+    /// With --self-signed-secret: the Service whose DNS names the certificate covers.
+    #[arg(
+        long,
+        env = "OAM_TRAEFIK_SERVICE_NAME",
+        value_name = "NAME",
+        requires = "self_signed_secret"
+    )]
+    pub service_name: Option<String>,
 }

@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use crate::certs;
 use crate::cli::Cli;
+use crate::self_signed::SelfSigned;
 
 /// Where `--dev-self-signed` listens when --listen is not given.
 pub const DEV_LISTEN: &str = "127.0.0.1:8443";
@@ -24,15 +25,27 @@ pub enum Cluster {
     Infer,
 }
 
+/// Where the serving certificate comes from.
+#[derive(Debug, Clone)]
+pub enum Tls {
+    /// PEM files, watched for changes.
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// A Secret the webhook keeps itself (`--self-signed-secret`).
+    SelfSigned(SelfSigned),
+}
+
 /// Everything the webhook runs with.
 #[derive(Debug)]
 pub struct Config {
     /// HTTPS address.
     pub listen: SocketAddr,
-    /// Certificate chain file.
-    pub tls_cert: PathBuf,
-    /// Private key file.
-    pub tls_key: PathBuf,
+    /// Where the serving certificate comes from.
+    pub tls: Tls,
     /// Policy file, if any.
     pub policy: Option<PathBuf>,
     /// Plain-HTTP metrics address, if any.
@@ -52,7 +65,12 @@ impl Config {
     pub fn from_cli(cli: Cli, pod_namespace: Option<String>) -> anyhow::Result<Config> {
         let namespace = cli.namespace.or(pod_namespace).filter(|n| !n.is_empty());
         let mut dev_dir = None;
-        let (tls_cert, tls_key, cluster, listen) = if cli.dev_self_signed {
+        let cluster = match (cli.no_cluster, cli.kubeconfig.clone()) {
+            (true, _) => Cluster::None,
+            (false, Some(k)) => Cluster::Kubeconfig(k),
+            (false, None) => Cluster::Infer,
+        };
+        let (tls, cluster, listen) = if cli.dev_self_signed {
             let dir = tempfile::Builder::new()
                 .prefix("oam-traefik-webhook-dev-")
                 .tempdir()
@@ -73,24 +91,28 @@ impl Config {
                 Some(l) => l,
                 None => DEV_LISTEN.parse().context("default dev address")?,
             };
-            (cert, key, Cluster::None, listen)
-        } else {
-            let cluster = match (cli.no_cluster, cli.kubeconfig) {
-                (true, _) => Cluster::None,
-                (false, Some(k)) => Cluster::Kubeconfig(k),
-                (false, None) => Cluster::Infer,
-            };
+            (Tls::Files { cert, key }, Cluster::None, listen)
+        } else if let Some(secret) = &cli.self_signed_secret {
+            let service = cli
+                .service_name
+                .as_deref()
+                .context("--service-name is required")?;
+            let ss = SelfSigned::new(secret, service, cli.webhook_configurations.as_deref())?;
             (
-                cli.tls_cert.context("--tls-cert is required")?,
-                cli.tls_key.context("--tls-key is required")?,
+                Tls::SelfSigned(ss),
                 cluster,
                 cli.listen.context("--listen is required")?,
             )
+        } else {
+            let tls = Tls::Files {
+                cert: cli.tls_cert.context("--tls-cert is required")?,
+                key: cli.tls_key.context("--tls-key is required")?,
+            };
+            (tls, cluster, cli.listen.context("--listen is required")?)
         };
         Ok(Config {
             listen,
-            tls_cert,
-            tls_key,
+            tls,
             policy: cli.policy,
             metrics_listen: cli.metrics_listen,
             cluster,

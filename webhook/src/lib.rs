@@ -12,6 +12,7 @@ pub mod log;
 pub mod metrics;
 pub mod policy_store;
 pub mod run;
+pub mod self_signed;
 pub mod server;
 pub mod tls;
 pub mod watch;

@@ -10,22 +10,46 @@ use oam_traefik_policy::{Lookup, NoLookup};
 use tokio::net::TcpListener;
 
 use crate::cache::ClusterCache;
-use crate::config::{Cluster, Config};
+use crate::config::{Cluster, Config, Tls};
 use crate::handlers::{self, AppState, Readiness};
 use crate::metrics::Metrics;
 use crate::policy_store::PolicyStore;
 use crate::server;
-use crate::tls::{self, CertFiles};
+use crate::tls::{self, CertFiles, CertResolver};
 use crate::watch::{self, Reload};
 
 /// Run the webhook until SIGTERM, then drain.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
-    let certs = Arc::new(
-        CertFiles::open(&config.tls_cert, &config.tls_key)
-            .context("loading the TLS certificate")?,
-    );
-    let tls = tls::server_config(certs.resolver()).context("configuring TLS")?;
+    let client = match &config.cluster {
+        Cluster::None => None,
+        cluster => Some(kube_client(cluster).await?),
+    };
+    let (resolver, certs) = match &config.tls {
+        Tls::Files { cert, key } => {
+            let files =
+                Arc::new(CertFiles::open(cert, key).context("loading the TLS certificate")?);
+            (files.resolver(), Some(files))
+        }
+        Tls::SelfSigned(ss) => {
+            let client = client
+                .as_ref()
+                .context("--self-signed-secret needs a cluster")?;
+            let material = ss
+                .ensure(client)
+                .await
+                .context("preparing the self-signed certificate")?;
+            let pair = tls::pair_from_pem(material.cert.as_bytes(), material.key.as_bytes())
+                .context("the Secret's certificate")?;
+            let resolver = Arc::new(CertResolver::new(pair));
+            tokio::spawn(
+                ss.clone()
+                    .maintain(client.clone(), resolver.clone(), material),
+            );
+            (resolver, None)
+        }
+    };
+    let tls = tls::server_config(resolver).context("configuring TLS")?;
     let policy = Arc::new(
         PolicyStore::open(config.policy.as_deref(), config.namespace.as_deref())
             .context("loading the policy")?,
@@ -35,27 +59,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => tracing::info!("no --policy: the default policy applies"),
     }
 
-    let cache = match &config.cluster {
-        Cluster::None => {
+    let cache = match client {
+        None => {
             tracing::warn!(
                 "no cluster: lookups unanswered (rules that need no lookup still apply)"
             );
             None
         }
-        cluster => Some(ClusterCache::start(client(cluster).await?)),
+        Some(client) => Some(ClusterCache::start(client)),
     };
     let lookup: Arc<dyn Lookup + Send + Sync> = match &cache {
         Some(c) => c.clone(),
         None => Arc::new(NoLookup),
     };
 
-    let mut files: Vec<&Path> = certs.paths().to_vec();
+    let mut files: Vec<&Path> = certs
+        .as_ref()
+        .map(|c| c.paths().to_vec())
+        .unwrap_or_default();
     if let Some(p) = policy.path() {
         files.push(p);
     }
     let _watching = {
         let (certs, policy, metrics) = (certs.clone(), policy.clone(), metrics.clone());
-        watch::watch(&files, move || reload(&certs, &policy, &metrics))
+        watch::watch(&files, move || reload(certs.as_deref(), &policy, &metrics))
             .context("watching the certificate and policy files")?
     };
 
@@ -104,7 +131,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 /// A client for the watch caches.
-async fn client(cluster: &Cluster) -> anyhow::Result<kube::Client> {
+async fn kube_client(cluster: &Cluster) -> anyhow::Result<kube::Client> {
     let config = match cluster {
         Cluster::Kubeconfig(path) => {
             let kubeconfig = Kubeconfig::read_from(path)
@@ -121,8 +148,8 @@ async fn client(cluster: &Cluster) -> anyhow::Result<kube::Client> {
 }
 
 /// Reload the certificate and the policy; what does not load is refused and logged.
-fn reload(certs: &CertFiles, policy: &PolicyStore, metrics: &Metrics) {
-    match certs.reload() {
+fn reload(certs: Option<&CertFiles>, policy: &PolicyStore, metrics: &Metrics) {
+    match certs.map_or(Ok(Reload::Unchanged), CertFiles::reload) {
         Ok(Reload::Applied) => {
             metrics.reload("certificate", true);
             tracing::info!("certificate reloaded");

@@ -82,13 +82,16 @@ pub fn load_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
 }
 
 /// Why PEM text is not a servable pair.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum PairError {
     /// The certificate PEM.
+    #[error("certificate: {0}")]
     Cert(String),
     /// The key PEM.
+    #[error("key: {0}")]
     Key(String),
     /// rustls refused the pair.
+    #[error("{0}")]
     Rustls(rustls::Error),
 }
 
