@@ -442,3 +442,44 @@ fn completion_and_version() {
         format!("kubectl-oam_traefik {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// Run under a pseudo-terminal (util-linux `script`), as a user at a shell would.
+fn run_on_terminal(args: &str, no_color: bool) -> String {
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &format!("{BIN} {args}"), "/dev/null"]);
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    } else {
+        cmd.env_remove("NO_COLOR");
+    }
+    let out = cmd.output().expect("util-linux script runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    assert!(
+        run_on_terminal("rules", false).contains("\x1b["),
+        "a terminal gets colour"
+    );
+    assert!(
+        !run_on_terminal("rules", true).contains("\x1b["),
+        "NO_COLOR wins"
+    );
+    assert!(
+        !stdout(
+            &Command::new(BIN)
+                .arg("rules")
+                .env_remove("NO_COLOR")
+                .output()
+                .expect("run")
+        )
+        .contains("\x1b["),
+        "a pipe gets none"
+    );
+}

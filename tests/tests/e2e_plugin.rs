@@ -632,3 +632,70 @@ fn real_kubectl_finds_and_runs_the_plugin() {
         .expect("kubectl oam-traefik version");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("kubectl-oam_traefik "));
 }
+
+#[test]
+fn exec_credential_plugin_and_context_namespace_are_honoured() {
+    let c = cluster();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = c.cp.admin_cert();
+    let read = |p: &Path| std::fs::read_to_string(p).expect("admin cert");
+    let credential = serde_json::json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": {"clientCertificateData": read(&admin.cert), "clientKeyData": read(&admin.key)},
+    });
+    let cred = dir.path().join("credential.json");
+    std::fs::write(&cred, credential.to_string()).expect("write credential");
+    let marker = dir.path().join("exec-ran");
+    let kubeconfig = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "e2e", "cluster": {"server": c.cp.url(), "certificate-authority": c.cp.ca_file()}},
+            {"name": "nowhere", "cluster": {"server": "https://127.0.0.1:1"}},
+        ],
+        "users": [{"name": "exec", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": "/bin/sh",
+            "args": ["-c", format!("touch '{}' && cat '{}'", marker.display(), cred.display())],
+            "interactiveMode": "Never",
+        }}}],
+        "contexts": [
+            {"name": "broken", "context": {"cluster": "nowhere", "user": "exec"}},
+            {"name": "shop", "context": {"cluster": "e2e", "user": "exec", "namespace": NS}},
+        ],
+        "current-context": "broken",
+    });
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, kubeconfig.to_string()).expect("write kubeconfig");
+
+    // --context picks the working context; -n defaults to its namespace.
+    let out = Command::new(plugin())
+        .arg("--kubeconfig")
+        .arg(&path)
+        .args(["--context", "shop", "routes", "-o", "json"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(items(&v).len(), 7);
+    assert!(marker.exists(), "the exec credential plugin did not run");
+
+    // The current context's server is unreachable: a clear error, exit 1.
+    let out = Command::new(plugin())
+        .arg("--kubeconfig")
+        .arg(&path)
+        .args(["routes"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("error: listing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
