@@ -24,10 +24,11 @@ const RELEASE: &str = "ot";
 const FULLNAME: &str = "ot-oam-traefik";
 const NS: &str = "oam-traefik-system";
 
-/// The real helm and cue.
+/// The real helm and cue, and the older cue that KubeVela itself evaluates definitions with.
 struct Tools {
     helm: PathBuf,
     cue: PathBuf,
+    cue_kubevela: PathBuf,
 }
 
 fn repo() -> PathBuf {
@@ -55,6 +56,7 @@ fn tools() -> &'static Tools {
         Ok(Tools {
             helm: dir.join("helm"),
             cue: dir.join("cue"),
+            cue_kubevela: dir.join("cue-kubevela"),
         })
     });
     match built {
@@ -1135,6 +1137,7 @@ fn the_webhook_binary_serves_with_the_deployments_arguments_and_the_rendered_pol
 
 /// Evaluates the rendered TraitDefinition's template the way KubeVela does: one CUE
 /// source with `context` and `parameter`, whose `outputs` are the objects to create.
+/// Both cue versions (ours and KubeVela's) must give the same objects, or both refuse.
 fn identity_outputs(context: &Value, parameter: &Value) -> Result<Result<Value, String>> {
     let r = Rendered::new(&[])?;
     let def = r.named("TraitDefinition", "identity");
@@ -1146,21 +1149,27 @@ fn identity_outputs(context: &Value, parameter: &Value) -> Result<Result<Value, 
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("identity.cue");
     std::fs::write(&file, source)?;
-    let out = run(
-        &tools().cue,
-        &[
-            "export",
-            "--out",
-            "json",
-            "-e",
-            "outputs",
-            &file.display().to_string(),
-        ],
-    )?;
-    if !out.status.success() {
-        return Ok(Err(text(&out.stderr)));
+    let path = file.display().to_string();
+    let mut results = Vec::new();
+    for cue in [&tools().cue, &tools().cue_kubevela] {
+        // The whole value, not `-e outputs`: a parameter that breaks its schema must
+        // fail the evaluation even where no output reads it.
+        let out = run(cue, &["export", "--out", "json", &path])?;
+        results.push(if out.status.success() {
+            let all: Value = serde_json::from_slice(&out.stdout)?;
+            Ok(all.get("outputs").cloned().unwrap_or_else(|| json!({})))
+        } else {
+            Err(text(&out.stderr))
+        });
     }
-    Ok(Ok(serde_json::from_slice(&out.stdout)?))
+    let kubevela = results.pop().context("two results")?;
+    let ours = results.pop().context("two results")?;
+    match (&ours, &kubevela) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "cue and KubeVela's cue disagree"),
+        (Err(_), Err(_)) => {}
+        _ => panic!("cue gave {ours:?}, KubeVela's cue gave {kubevela:?}"),
+    }
+    Ok(ours)
 }
 
 #[test]
@@ -1255,6 +1264,8 @@ fn identity_trait_refuses_a_wildcard_scope_an_http_issuer_and_an_unknown_provide
             "issuer",
         ),
         (json!({"provider": "saml"}), "provider"),
+        (json!({"provider": "oidc", "middleware": 5}), "middleware"),
+        (json!({"version": "v2", "provider": "oidc"}), "version"),
     ] {
         let err = identity_outputs(&context, &parameter)?.expect_err("must not evaluate");
         assert!(err.contains(names), "{parameter}: {err}");

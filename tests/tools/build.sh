@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the real helm and cue pinned in go.mod/go.sum into <repo>/.cache/bin (git-ignored),
-# only when go.mod, go.sum or this script changed (a hash stamp): a warm run costs
+# Builds the real helm and cue pinned in go.mod/go.sum, and as cue-kubevela the older cue
+# that KubeVela evaluates definitions with (kubevela-cue/go.mod), into <repo>/.cache/bin
+# (git-ignored), only when a go.mod, go.sum or this script changed (a hash stamp): a warm run costs
 # milliseconds, a cold machine builds from the Go module proxy.
 # OAM_TRAEFIK_TOOLS_BIN overrides the output folder.
 set -euo pipefail
@@ -11,16 +12,18 @@ bin="${OAM_TRAEFIK_TOOLS_BIN:-$repo/.cache/bin}"
 stamp="$bin/tools.stamp"
 
 mkdir -p "$bin"
-want="$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$here/go.mod" "$here/go.sum" "$here/kubevela-cue/go.mod" "$here/kubevela-cue/go.sum" \
+  "$here/build.sh" | sha256sum | cut -d' ' -f1)"
+built() { [[ -x "$bin/helm" && -x "$bin/cue" && -x "$bin/cue-kubevela" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; }
 
-if [[ -x "$bin/helm" && -x "$bin/cue" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+if built; then
   exit 0
 fi
 
 # Two builds of the same tools at once would race on the outputs: take a lock.
 exec 9>"$bin/tools.lock"
 flock 9
-if [[ -x "$bin/helm" && -x "$bin/cue" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+if built; then
   exit 0
 fi
 
@@ -38,7 +41,9 @@ for pkg in pkg/chartutil pkg/lint/rules; do
 done
 go build -p 2 -trimpath -ldflags="$helm_ldflags" -o "$bin/helm.tmp" helm.sh/helm/v3/cmd/helm
 go build -p 2 -trimpath -ldflags='-s -w' -o "$bin/cue.tmp" cuelang.org/go/cmd/cue
+(cd kubevela-cue && go build -p 2 -trimpath -ldflags='-s -w' -o "$bin/cue-kubevela.tmp" cuelang.org/go/cmd/cue)
 mv -f "$bin/helm.tmp" "$bin/helm"
 mv -f "$bin/cue.tmp" "$bin/cue"
+mv -f "$bin/cue-kubevela.tmp" "$bin/cue-kubevela"
 echo "$want" >"$stamp"
-echo "tools: built helm and cue into $bin in $((SECONDS - start))s" >&2
+echo "tools: built helm, cue and cue-kubevela into $bin in $((SECONDS - start))s" >&2
