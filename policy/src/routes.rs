@@ -192,17 +192,17 @@ impl Scheme {
 }
 
 /// A URL as `vela status --endpoint` prints it: the default port of the scheme left out,
-/// `*` for a route that matches every host, the path as written (`/` when none).
+/// the root path `/` left out, `*` for a route that matches every host.
 pub fn url(scheme: Scheme, host: Option<&str>, port: Option<u16>, path: Option<&str>) -> String {
     let host = host.filter(|h| !h.is_empty()).unwrap_or("*");
     let port = match port {
         Some(p) if p != scheme.default_port() => format!(":{p}"),
         _ => String::new(),
     };
-    let path = match path.filter(|p| !p.is_empty()) {
+    let path = match path.filter(|p| !p.is_empty() && *p != "/") {
         Some(p) if p.starts_with('/') => p.to_string(),
         Some(p) => format!("/{p}"),
-        None => "/".to_string(),
+        None => String::new(),
     };
     format!("{}://{host}{port}{path}", scheme.as_str())
 }
@@ -864,17 +864,17 @@ mod tests {
         );
         assert_eq!(
             url(Scheme::Https, Some("a.io"), Some(443), None),
-            "https://a.io/"
+            "https://a.io"
         );
         assert_eq!(
             url(Scheme::Https, Some("a.io"), Some(8443), Some("/")),
-            "https://a.io:8443/"
+            "https://a.io:8443"
         );
         assert_eq!(
             url(Scheme::Http, Some("a.io"), Some(443), Some("api")),
             "http://a.io:443/api"
         );
-        assert_eq!(url(Scheme::Http, None, None, None), "http://*/");
+        assert_eq!(url(Scheme::Http, None, None, None), "http://*");
     }
 
     #[test]
@@ -902,7 +902,7 @@ mod tests {
         let ix = index(&[forward_auth("sso")]);
         let routes = effective_routes(&ing, "shop", &Policy::default(), &ix);
         let urls: Vec<_> = routes.iter().map(|r| r.url.as_str()).collect();
-        assert_eq!(urls, ["https://orders.example.com/", "http://plain.io/api"]);
+        assert_eq!(urls, ["https://orders.example.com", "http://plain.io/api"]);
         assert_eq!(routes[0].backend, "orders:8080");
         assert_eq!(routes[1].backend, "api:http");
         assert_eq!(routes[0].status, Status::Protected);
@@ -928,7 +928,7 @@ mod tests {
         assert_eq!(routes.len(), 2);
         assert_eq!(routes[0].url, "https://a.io/admin");
         assert_eq!(routes[0].status, Status::Protected);
-        assert_eq!(routes[1].url, "https://a.io/");
+        assert_eq!(routes[1].url, "https://a.io");
         assert_eq!(routes[1].backend, "web:http");
         assert_eq!(routes[1].status, Status::Unprotected);
         assert_eq!(routes[1].reach, Reach::Anyone);
