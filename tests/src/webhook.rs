@@ -203,12 +203,20 @@ fn repo_root() -> PathBuf {
 /// The `oam-traefik-webhook` binary, built on first use in this test process.
 ///
 /// `OAM_TRAEFIK_WEBHOOK_BIN` names a prebuilt binary. Otherwise this runs
-/// `cargo build -p oam-traefik-webhook` with the target dir and profile of the running
-/// test binary, so a plain `cargo test` on a clean checkout needs no step before it.
-/// That does not deadlock: `cargo test` releases the target-dir lock once compilation
-/// is done, before it runs any test binary (checked with cargo 1.95: the nested build
-/// of an up-to-date package takes about 0.3 s). A binary of another package cannot be
-/// a dependency on stable cargo (artifact dependencies are unstable), hence the build.
+/// `cargo test --workspace --no-run` (which builds the binary for the webhook's own
+/// integration tests) with the target dir and profile of the running test binary, so a
+/// plain `cargo test` on a clean checkout needs no step before it:
+/// - no deadlock: `cargo test` releases the target-dir lock once it has compiled, before
+///   it runs any test binary (checked with cargo 1.95; the nested call then waits only
+///   for other cargo processes, as any build does);
+/// - no rebuild: it is the README's test command itself, so under `cargo test` at the
+///   root it finds everything fresh (about a second). A narrower `cargo build -p
+///   oam-traefik-webhook` would resolve other features for the shared dependencies
+///   (the workspace's dev-dependencies add some) and recompile kube, rustls and the
+///   webhook in the middle of the suite, overwriting the outer build's artifacts.
+///
+/// A binary of another package cannot be a dependency on stable cargo (artifact
+/// dependencies are unstable), hence the nested cargo.
 pub fn binary() -> Result<PathBuf> {
     static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BINARY
@@ -228,25 +236,27 @@ fn build_binary() -> Result<PathBuf> {
         .and_then(Path::parent)
         .context("test binary is not in <target>/<profile>/deps")?;
     let target_dir = profile_dir.parent().context("no target dir")?;
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => "dev",
-        Some(other) => other,
-        None => bail!("odd profile dir {}", profile_dir.display()),
-    };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "oam-traefik-webhook", "--bin"])
-        .arg("oam-traefik-webhook")
-        .arg("--profile")
-        .arg(profile)
+    let mut cmd = Command::new(cargo);
+    cmd.args(["test", "--workspace", "--no-run", "--quiet"])
         .arg("--target-dir")
         .arg(target_dir)
         .arg("--manifest-path")
-        .arg(repo_root().join("Cargo.toml"))
-        .status()
-        .context("running cargo build -p oam-traefik-webhook")?;
+        .arg(repo_root().join("Cargo.toml"));
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        // `cargo test`'s own default: the test profile, in target/debug.
+        Some("debug") => {}
+        Some("release") => {
+            cmd.arg("--release");
+        }
+        Some(other) => {
+            cmd.args(["--profile", other]);
+        }
+        None => bail!("odd profile dir {}", profile_dir.display()),
+    }
+    let status = cmd.status().context("running cargo test --no-run")?;
     if !status.success() {
-        bail!("cargo build -p oam-traefik-webhook failed ({status})");
+        bail!("cargo test --workspace --no-run failed ({status})");
     }
     let bin = profile_dir.join("oam-traefik-webhook");
     if !bin.is_file() {
