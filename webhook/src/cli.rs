@@ -27,7 +27,7 @@ pub struct Cli {
         long,
         env = "OAM_TRAEFIK_TLS_CERT",
         value_name = "FILE",
-        required_unless_present = "dev_self_signed"
+        required_unless_present_any = ["dev_self_signed", "self_signed_secret"]
     )]
     pub tls_cert: Option<PathBuf>,
 
@@ -36,7 +36,7 @@ pub struct Cli {
         long,
         env = "OAM_TRAEFIK_TLS_KEY",
         value_name = "FILE",
-        required_unless_present = "dev_self_signed"
+        required_unless_present_any = ["dev_self_signed", "self_signed_secret"]
     )]
     pub tls_key: Option<PathBuf>,
 
@@ -96,4 +96,14 @@ pub struct Cli {
         requires = "self_signed_secret"
     )]
     pub service_name: Option<String>,
+
+    /// With --self-signed-secret: seconds between checks of the Secret and the caBundles.
+    #[arg(
+        long,
+        env = "OAM_TRAEFIK_SELF_SIGNED_CHECK_SECONDS",
+        value_name = "SECONDS",
+        default_value_t = 60,
+        hide = true
+    )]
+    pub self_signed_check_seconds: u64,
 }

@@ -97,7 +97,8 @@ impl Config {
                 .service_name
                 .as_deref()
                 .context("--service-name is required")?;
-            let ss = SelfSigned::new(secret, service, cli.webhook_configurations.as_deref())?;
+            let mut ss = SelfSigned::new(secret, service, cli.webhook_configurations.as_deref())?;
+            ss.check_every = Duration::from_secs(cli.self_signed_check_seconds);
             (
                 Tls::SelfSigned(ss),
                 cluster,

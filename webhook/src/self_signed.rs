@@ -22,8 +22,6 @@ use crate::tls::{self, CertResolver};
 
 /// Lifetime of a CA and serving certificate made here.
 pub const LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
-/// How often the Secret and the caBundles are checked.
-pub const CHECK_EVERY: Duration = Duration::from_secs(60);
 /// Annotation with the certificate's notBefore, in Unix seconds.
 pub const NOT_BEFORE: &str = "oam-traefik.io/not-before";
 /// Annotation with the certificate's notAfter, in Unix seconds.
@@ -44,6 +42,8 @@ pub struct SelfSigned {
     pub mutating: Option<String>,
     /// ValidatingWebhookConfiguration to keep current.
     pub validating: Option<String>,
+    /// How often the Secret and the caBundles are checked.
+    pub check_every: Duration,
 }
 
 /// PEM contents of the Secret.
@@ -82,6 +82,7 @@ impl SelfSigned {
             dns_names: service_dns_names(service, namespace),
             mutating,
             validating,
+            check_every: Duration::from_secs(60),
         })
     }
 
@@ -211,14 +212,15 @@ impl SelfSigned {
         Ok(())
     }
 
-    /// Keep the Secret, the served certificate and the caBundles current, every [`CHECK_EVERY`].
+    /// Keep the Secret, the served certificate and the caBundles current, every `check_every`.
     pub async fn maintain(
         self,
         client: kube::Client,
         resolver: Arc<CertResolver>,
         mut served: Material,
     ) {
-        let mut tick = tokio::time::interval(CHECK_EVERY);
+        let mut tick = tokio::time::interval(self.check_every.max(Duration::from_secs(1)));
+        tick.tick().await;
         loop {
             if let Err(e) = self.patch_ca_bundles(&client, &served.ca).await {
                 tracing::warn!(error = format!("{e:#}"), "caBundle not updated; will retry");
