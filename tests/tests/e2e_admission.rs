@@ -36,10 +36,15 @@ fn suite() -> &'static Suite {
     static SUITE: OnceLock<Suite> = OnceLock::new();
     SUITE.get_or_init(|| {
         let cp = ControlPlane::shared();
+        let began = Instant::now();
         let webhook = Webhook::start(cp, Some(POLICY)).expect("the webhook starts");
         webhook
             .register(cp)
             .expect("the webhook configurations apply");
+        eprintln!(
+            "webhook built, ready and registered in {:.1} s",
+            began.elapsed().as_secs_f64()
+        );
         Suite {
             cp,
             webhook: Mutex::new(webhook),
