@@ -282,3 +282,71 @@ async fn a_delete_of_an_unrelated_route_kind_is_answered() {
         "no cluster: nothing known to depend on it: {r}"
     );
 }
+
+#[tokio::test]
+async fn tls_1_2_and_1_3_and_http_2_are_served() {
+    let w = Webhook::start(Options::default()).await;
+    let body = serde_json::to_vec(&review(
+        "u-tls",
+        "CREATE",
+        "shop",
+        &app(Some(identity_v1())),
+        None,
+    ))
+    .expect("json");
+    for (min, max) in [
+        (
+            reqwest::tls::Version::TLS_1_2,
+            reqwest::tls::Version::TLS_1_2,
+        ),
+        (
+            reqwest::tls::Version::TLS_1_3,
+            reqwest::tls::Version::TLS_1_3,
+        ),
+    ] {
+        let c = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(w.ca.pem.as_bytes()).expect("CA"))
+            .min_tls_version(min)
+            .max_tls_version(max)
+            .build()
+            .expect("client");
+        let r = c
+            .post(w.url("/validate"))
+            .body(body.clone())
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200, "{max:?}");
+        // ALPN offers h2 first; the API server's webhook client may use either.
+        assert_eq!(r.version(), reqwest::Version::HTTP_2, "{max:?}");
+    }
+    let http1 = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(w.ca.pem.as_bytes()).expect("CA"))
+        .http1_only()
+        .build()
+        .expect("client");
+    let r = http1
+        .post(w.url("/validate"))
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_11);
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_trust_the_ca_is_refused_by_its_own_check() {
+    // The served certificate is the one given: a client with another CA must fail.
+    let w = Webhook::start(Options::default()).await;
+    let other = common::TestCa::new();
+    let r = common::client(&other.pem, true)
+        .get(w.url("/healthz"))
+        .send()
+        .await;
+    assert!(r.is_err(), "a certificate from another CA was accepted");
+}
