@@ -98,11 +98,21 @@ impl Process {
     }
 
     /// Stops the child: SIGTERM, then SIGKILL after the grace period; reaps it.
+    ///
+    /// Waits through `Child` only, which remembers the status: a raw `waitpid` on a pid
+    /// already reaped could reap an unrelated child (a kubectl) that reused it.
     pub fn stop(&mut self) {
         if self.exited().is_none() {
-            let pid = self.child.id();
-            terminate(&[pid]);
-            let _ = self.child.wait();
+            // SAFETY: signalling our own child, not yet reaped, so its pid is still ours.
+            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+            let deadline = Instant::now() + GRACE;
+            while self.exited().is_none() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
+            if self.exited().is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
         }
         unregister(self.child.id());
     }
@@ -196,7 +206,8 @@ extern "C" fn at_exit() {
     }
 }
 
-/// SIGTERM to each pid, wait for all to exit (reaping them), SIGKILL what is left.
+/// At exit: SIGTERM to each pid, wait for all to exit (reaping them), SIGKILL the rest.
+/// Their `Process` values live in statics and are never used again.
 fn terminate(pids: &[u32]) {
     for &pid in pids {
         // SAFETY: signalling our own child by pid; it is not reaped yet, so the pid
