@@ -1,6 +1,6 @@
 //! The Go harness: kube-apiserver and etcd built from the module pinned in `tests/harness`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -15,16 +15,24 @@ pub struct Binaries {
     pub etcd: PathBuf,
 }
 
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR"));
+    tests
+        .parent()
+        .map_or_else(|| tests.join(".."), Path::to_path_buf)
+}
+
 /// Folder of the harness sources (`tests/harness`).
 pub fn harness_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("harness")
+    repo_root().join("tests/harness")
 }
 
 /// Folder the binaries go to: `OAM_TRAEFIK_HARNESS_BIN`, else `<repo>/.cache/bin`.
 pub fn bin_dir() -> PathBuf {
     std::env::var_os("OAM_TRAEFIK_HARNESS_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/bin"))
+        .unwrap_or_else(|| repo_root().join(".cache/bin"))
 }
 
 /// Runs `build.sh` once per test process (a no-op while the pins are unchanged).

@@ -12,6 +12,7 @@ use base64::Engine;
 
 use crate::certs::PemFiles;
 use crate::control_plane::{ControlPlane, https_client};
+use crate::harness::repo_root;
 use crate::ports::free_port;
 use crate::process::Process;
 
@@ -194,10 +195,6 @@ pub fn render_chart_webhooks(workdir: &Path, url: &str, ca_bundle: &str) -> Resu
         );
     }
     Ok(String::from_utf8(out.stdout)?)
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// The `oam-traefik-webhook` binary, built on first use in this test process.
