@@ -12,7 +12,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use base64::Engine;
 use oam_traefik_e2e::ControlPlane;
+use oam_traefik_e2e::certs::Pem;
 use oam_traefik_e2e::control_plane::https_client;
 use oam_traefik_e2e::ports::free_port;
 use oam_traefik_e2e::process::Process;
@@ -82,15 +84,20 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// `helm template` of the chart in namespace `NS` with the auth service and `sets`.
+/// `helm template` of the chart as release `RELEASE` in namespace `NS`, with the auth
+/// service and `sets`.
 fn helm_template(sets: &[&str]) -> Result<Output> {
+    helm_template_as(RELEASE, NS, sets)
+}
+
+fn helm_template_as(release: &str, namespace: &str, sets: &[&str]) -> Result<Output> {
     let chart = chart_dir();
     let mut args = vec![
         "template".to_string(),
-        RELEASE.to_string(),
+        release.to_string(),
         chart.display().to_string(),
         "--namespace".to_string(),
-        NS.to_string(),
+        namespace.to_string(),
         "--set".to_string(),
         format!("identity.authService.address={AUTH}"),
     ];
@@ -107,11 +114,23 @@ struct Rendered(Vec<Value>);
 
 impl Rendered {
     fn new(sets: &[&str]) -> Result<Self> {
-        let out = helm_template(sets)?;
+        Self::as_release(RELEASE, NS, sets)
+    }
+
+    fn as_release(release: &str, namespace: &str, sets: &[&str]) -> Result<Self> {
+        let out = helm_template_as(release, namespace, sets)?;
         if !out.status.success() {
             bail!("helm template {sets:?} failed:\n{}", text(&out.stderr));
         }
         Ok(Self(yaml_documents(&text(&out.stdout))?))
+    }
+
+    /// The objects of `kinds`.
+    fn of_kinds(&self, kinds: &[&str]) -> Vec<&Value> {
+        self.0
+            .iter()
+            .filter(|o| kinds.iter().any(|k| o["kind"] == *k))
+            .collect()
     }
 
     fn all(&self, kind: &str) -> Vec<&Value> {
@@ -390,15 +409,6 @@ fn deployment_runs_two_restricted_replicas_with_https_probes() -> Result<()> {
         flag(&args, "--policy"),
         Some("/etc/oam-traefik/policy.yaml")
     );
-    let cert = flag(&args, "--tls-cert").context("--tls-cert")?;
-    let key = flag(&args, "--tls-key").context("--tls-key")?;
-    let tls_mount = c["volumeMounts"]
-        .as_array()
-        .and_then(|m| m.iter().find(|m| m["name"] == "tls"))
-        .context("tls mount")?;
-    let tls_dir = tls_mount["mountPath"].as_str().context("mountPath")?;
-    assert_eq!(cert, format!("{tls_dir}/tls.crt"));
-    assert_eq!(key, format!("{tls_dir}/tls.key"));
 
     let ports: Vec<(String, i64)> = c["ports"]
         .as_array()
@@ -601,12 +611,16 @@ fn self_signed_mode_grants_only_its_secret_and_its_own_webhook_configurations() 
         flag(&args, "--webhook-configurations"),
         Some(configs.as_str())
     );
-    // The certificate lives in a writable in-memory folder, not in the image.
-    let tls = r.deployment()["spec"]["template"]["spec"]["volumes"]
-        .as_array()
-        .and_then(|v| v.iter().find(|v| v["name"] == "tls"))
-        .context("tls volume")?;
-    assert_eq!(tls["emptyDir"]["medium"], "Memory");
+    // The certificate covers the Service's names, and is served from memory: no files.
+    let service = r.one("Service")["metadata"]["name"].clone();
+    assert_eq!(flag(&args, "--service-name"), service.as_str());
+    assert!(flag(&args, "--tls-cert").is_none() && flag(&args, "--tls-key").is_none());
+    let volumes = &r.deployment()["spec"]["template"]["spec"]["volumes"];
+    assert!(
+        volumes
+            .as_array()
+            .is_some_and(|v| v.iter().all(|v| v["name"] != "tls"))
+    );
 
     let role = r.named("Role", &format!("{FULLNAME}-tls"));
     assert_eq!(role["metadata"]["namespace"], NS);
@@ -646,6 +660,21 @@ fn cert_manager_mode_issues_the_mounted_certificate_and_injects_the_ca() -> Resu
     let args = r.args();
     assert!(flag(&args, "--self-signed-secret").is_none());
     assert!(flag(&args, "--webhook-configurations").is_none());
+    let c = &r.deployment()["spec"]["template"]["spec"]["containers"][0];
+    let tls_mount = c["volumeMounts"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["name"] == "tls"))
+        .context("tls mount")?;
+    assert_eq!(tls_mount["readOnly"], true);
+    let tls_dir = tls_mount["mountPath"].as_str().context("mountPath")?;
+    assert_eq!(
+        flag(&args, "--tls-cert"),
+        Some(format!("{tls_dir}/tls.crt").as_str())
+    );
+    assert_eq!(
+        flag(&args, "--tls-key"),
+        Some(format!("{tls_dir}/tls.key").as_str())
+    );
 
     let cert = r.named("Certificate", &format!("{FULLNAME}-serving"));
     assert_eq!(
@@ -900,6 +929,28 @@ fn pod_security_check_catches_a_weakened_security_context() -> Result<()> {
     Ok(())
 }
 
+/// The kinds that make up the webhook's identity and permissions.
+const RBAC_KINDS: [&str; 5] = [
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+];
+
+/// `kubectl apply --server-side` of `objects`, for real.
+fn create(cp: &ControlPlane, objects: &[&Value]) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("objects.json");
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    std::fs::write(&file, serde_json::to_vec(&list)?)?;
+    let path = file.display().to_string();
+    cp.kubectl()
+        .run(&["apply", "--server-side", "-f", &path])?
+        .ok()?;
+    Ok(())
+}
+
 /// `kubectl auth can-i` as the webhook's ServiceAccount.
 fn can(cp: &ControlPlane, sa: &str, args: &[&str]) -> Result<bool> {
     let user = format!("--as=system:serviceaccount:{sa}");
@@ -919,37 +970,8 @@ fn the_authorizer_lets_the_webhook_read_routes_and_nothing_more() -> Result<()> 
     let cp = control_plane();
     // A release of its own: these objects are created for real, for the real RBAC authorizer.
     let ns = cp.namespace("chart-rbac", &[])?;
-    let chart = chart_dir().display().to_string();
-    let address = format!("identity.authService.address={AUTH}");
-    let out = run(
-        &tools().helm,
-        &["template", "rbac", &chart, "-n", &ns, "--set", &address],
-    )?;
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let objects = yaml_documents(&text(&out.stdout))?;
-    let rbac: Vec<&Value> = objects
-        .iter()
-        .filter(|o| {
-            [
-                "ServiceAccount",
-                "ClusterRole",
-                "ClusterRoleBinding",
-                "Role",
-                "RoleBinding",
-            ]
-            .iter()
-            .any(|k| o["kind"] == *k)
-        })
-        .collect();
-    let dir = tempfile::tempdir()?;
-    let file = dir.path().join("rbac.json");
-    std::fs::write(
-        &file,
-        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "List", "items": rbac}))?,
-    )?;
-    cp.kubectl()
-        .run(&["apply", "--server-side", "-f", &file.display().to_string()])?
-        .ok()?;
+    let r = Rendered::as_release("rbac", &ns, &[])?;
+    create(cp, &r.of_kinds(&RBAC_KINDS))?;
 
     let sa = format!("{ns}:rbac-oam-traefik");
     let name = "rbac-oam-traefik";
@@ -1000,15 +1022,146 @@ fn the_authorizer_lets_the_webhook_read_routes_and_nothing_more() -> Result<()> 
     Ok(())
 }
 
-/// Runs the real webhook binary with the Deployment's own arguments and environment and
-/// the rendered policy file: the volumes become folders of a temporary directory, the
-/// listen addresses loopback ports, and a kubeconfig stands in for the in-cluster account.
+/// The real webhook binary, started with the Deployment's own arguments and environment:
+/// the volumes become folders of a temporary directory (the policy ConfigMap's file, and
+/// `tls` when the pod mounts certificate files), the listen addresses loopback ports, and
+/// `kubeconfig` stands in for the in-cluster account.
+struct Served {
+    process: Process,
+    port: u16,
+    metrics: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(r: &Rendered, namespace: &str, kubeconfig: &Path, tls: Option<&Pem>) -> Result<Self> {
+        let bin = oam_traefik_e2e::webhook::binary()?;
+        let dir = tempfile::tempdir()?;
+        let container = &r.deployment()["spec"]["template"]["spec"]["containers"][0];
+
+        let mut mounts: Vec<(String, PathBuf)> = Vec::new();
+        for mount in container["volumeMounts"].as_array().into_iter().flatten() {
+            let at = mount["mountPath"]
+                .as_str()
+                .context("mountPath")?
+                .to_string();
+            let local = dir
+                .path()
+                .join(mount["name"].as_str().context("mount name")?);
+            std::fs::create_dir_all(&local)?;
+            mounts.push((at, local));
+        }
+        let local_of = |at: &str| mounts.iter().find(|(m, _)| m == at).map(|(_, l)| l);
+        let cm = r
+            .all("ConfigMap")
+            .into_iter()
+            .find(|c| c["data"]["policy.yaml"].is_string())
+            .context("no policy ConfigMap")?;
+        let policy_dir = local_of("/etc/oam-traefik").context("policy not mounted")?;
+        std::fs::write(
+            policy_dir.join("policy.yaml"),
+            cm["data"]["policy.yaml"].as_str().context("policy")?,
+        )?;
+        if let Some(pem) = tls {
+            let tls_dir = local_of("/var/run/oam-traefik/tls").context("tls not mounted")?;
+            std::fs::write(tls_dir.join("tls.crt"), &pem.cert)?;
+            std::fs::write(tls_dir.join("tls.key"), &pem.key)?;
+        }
+
+        let port = free_port()?;
+        let metrics = free_port()?;
+        let mut args = Vec::new();
+        let mut rendered = r.args().into_iter();
+        while let Some(arg) = rendered.next() {
+            let value = rendered
+                .next()
+                .with_context(|| format!("{arg} has no value"))?;
+            let value = match arg.as_str() {
+                "--listen" | "--metrics-listen" => {
+                    let addr: SocketAddr =
+                        value.parse().with_context(|| format!("{arg} {value}"))?;
+                    let declared = container["ports"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| p["containerPort"] == addr.port());
+                    assert!(declared, "{arg} {value} is not a container port");
+                    let local = if arg == "--listen" { port } else { metrics };
+                    format!("127.0.0.1:{local}")
+                }
+                _ => match mounts
+                    .iter()
+                    .find(|(at, _)| value.starts_with(&format!("{at}/")))
+                {
+                    Some((at, local)) => local.join(&value[at.len() + 1..]).display().to_string(),
+                    None => value,
+                },
+            };
+            args.push(arg);
+            args.push(value);
+        }
+        let mut cmd = Command::new(&bin);
+        cmd.args(&args).arg("--kubeconfig").arg(kubeconfig);
+        for env in container["env"].as_array().into_iter().flatten() {
+            let name = env["name"].as_str().context("env name")?;
+            let value = match (&env["value"], &env["valueFrom"]["fieldRef"]["fieldPath"]) {
+                (Value::String(v), _) => v.clone(),
+                (_, path) if path == "metadata.namespace" => namespace.to_string(),
+                other => bail!("env {name}: cannot resolve {other:?}"),
+            };
+            cmd.env(name, value);
+        }
+        let log = dir.path().join("webhook.log");
+        let process = Process::spawn("oam-traefik-webhook (chart args)", cmd, &log)?;
+        Ok(Self {
+            process,
+            port,
+            metrics,
+            _dir: dir,
+        })
+    }
+
+    /// Polls `url` (path on the webhook port) with `client` until it answers 200.
+    fn wait_ready(&mut self, client: &reqwest::blocking::Client, base: &str) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if self.process.exited().is_some() {
+                return Err(self.process.died());
+            }
+            let ready = client.get(format!("{base}/readyz")).send();
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("webhook not ready:\n{}", self.process.log_tail(30));
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn assert_serves(&self, client: &reqwest::blocking::Client, base: &str) -> Result<()> {
+        let healthz = client.get(format!("{base}/healthz")).send()?;
+        assert!(
+            healthz.status().is_success(),
+            "healthz: {}",
+            healthz.status()
+        );
+        let scraped = reqwest::blocking::get(format!("http://127.0.0.1:{}/metrics", self.metrics))?;
+        assert!(
+            scraped.status().is_success(),
+            "metrics: {}",
+            scraped.status()
+        );
+        Ok(())
+    }
+}
+
 #[test]
 fn the_webhook_binary_serves_with_the_deployments_arguments_and_the_rendered_policy() -> Result<()>
 {
     let cp = control_plane();
-    // cert-manager mode: its arguments are all the binary has today; self-signed mode adds
-    // flags that the webhook gains separately.
+    // cert-manager mode: the certificate files of the mounted Secret; a policy with every
+    // kind of field set, which the binary refuses to start with unless it parses.
     let r = Rendered::new(&[
         "tls.mode=certManager",
         "policy.spec.allowedIssuers[0]=https://login.example.com/",
@@ -1016,120 +1169,140 @@ fn the_webhook_binary_serves_with_the_deployments_arguments_and_the_rendered_pol
         "policy.spec.breakGlass.groups[0]=sre",
         "policy.spec.rules.OT010=deny",
     ])?;
-    let bin = oam_traefik_e2e::webhook::binary()?;
-    let dir = tempfile::tempdir()?;
-    let container = &r.deployment()["spec"]["template"]["spec"]["containers"][0];
-
-    // The volumes: the policy ConfigMap and the TLS Secret, as files.
-    let mut mounts: Vec<(String, PathBuf)> = Vec::new();
-    for mount in container["volumeMounts"].as_array().into_iter().flatten() {
-        let at = mount["mountPath"]
-            .as_str()
-            .context("mountPath")?
-            .to_string();
-        let local = dir
-            .path()
-            .join(mount["name"].as_str().context("mount name")?);
-        std::fs::create_dir_all(&local)?;
-        mounts.push((at, local));
-    }
-    let cm = r.named("ConfigMap", &format!("{FULLNAME}-policy"));
-    let policy_dir = &mounts
-        .iter()
-        .find(|(at, _)| at == "/etc/oam-traefik")
-        .context("policy mount")?
-        .1;
-    std::fs::write(
-        policy_dir.join("policy.yaml"),
-        cm["data"]["policy.yaml"].as_str().context("policy")?,
-    )?;
-    let tls_dir = &mounts
-        .iter()
-        .find(|(at, _)| at.ends_with("/tls"))
-        .context("tls mount")?
-        .1;
     let serving = cp.ca().serving("oam-traefik-webhook", &["127.0.0.1"])?;
-    std::fs::write(tls_dir.join("tls.crt"), &serving.cert)?;
-    std::fs::write(tls_dir.join("tls.key"), &serving.key)?;
-
-    let port = free_port()?;
-    let metrics = free_port()?;
-    let mut args = Vec::new();
-    let mut rendered = r.args().into_iter();
-    while let Some(arg) = rendered.next() {
-        let value = rendered
-            .next()
-            .with_context(|| format!("{arg} has no value"))?;
-        let value = match arg.as_str() {
-            "--listen" | "--metrics-listen" => {
-                let addr: SocketAddr = value.parse().with_context(|| format!("{arg} {value}"))?;
-                let container_port = container["ports"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|p| p["containerPort"] == addr.port());
-                assert!(container_port, "{arg} {value} is not a container port");
-                let local = if arg == "--listen" { port } else { metrics };
-                format!("127.0.0.1:{local}")
-            }
-            _ => match mounts
-                .iter()
-                .find(|(at, _)| value.starts_with(&format!("{at}/")))
-            {
-                Some((at, local)) => local.join(&value[at.len() + 1..]).display().to_string(),
-                None => value,
-            },
-        };
-        args.push(arg);
-        args.push(value);
-    }
-    let mut cmd = Command::new(&bin);
-    cmd.args(&args).arg("--kubeconfig").arg(cp.kubeconfig());
-    for env in container["env"].as_array().into_iter().flatten() {
-        let name = env["name"].as_str().context("env name")?;
-        let value = match (&env["value"], &env["valueFrom"]["fieldRef"]["fieldPath"]) {
-            (Value::String(v), _) => v.clone(),
-            (_, path) if path == "metadata.namespace" => NS.to_string(),
-            other => bail!("env {name}: cannot resolve {other:?}"),
-        };
-        cmd.env(name, value);
-    }
-    let log = dir.path().join("webhook.log");
-    let mut process = Process::spawn("oam-traefik-webhook (chart args)", cmd, &log)?;
-
+    let mut served = Served::start(&r, NS, cp.kubeconfig(), Some(&serving))?;
     let client = https_client(cp.ca_file(), None)?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if process.exited().is_some() {
-            return Err(process
-                .died()
-                .context(format!("webhook refused the chart's arguments {args:?}")));
+    let base = format!("https://127.0.0.1:{}", served.port);
+    served.wait_ready(&client, &base)?;
+    served.assert_serves(&client, &base)?;
+    served.process.stop();
+    Ok(())
+}
+
+/// A kubeconfig that authenticates as `namespace/account` with a TokenRequest token.
+fn service_account_kubeconfig(
+    cp: &ControlPlane,
+    namespace: &str,
+    account: &str,
+    dir: &Path,
+) -> Result<PathBuf> {
+    let token = cp
+        .kubectl()
+        .run(&["create", "token", account, "-n", namespace, "--duration=1h"])?
+        .ok()?
+        .stdout;
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "cp", "cluster": {
+            "server": cp.url(),
+            "certificate-authority": cp.ca_file().display().to_string(),
+        }}],
+        "users": [{"name": account, "user": {"token": token.trim()}}],
+        "contexts": [{"name": account, "context": {"cluster": "cp", "user": account, "namespace": namespace}}],
+        "current-context": account,
+    });
+    let path = dir.join(format!("{account}.kubeconfig"));
+    std::fs::write(&path, serde_json::to_vec(&config)?)?;
+    Ok(path)
+}
+
+fn base64_field(v: &Value) -> Result<Vec<u8>> {
+    let text = v.as_str().context("not a string")?;
+    Ok(base64::engine::general_purpose::STANDARD.decode(text)?)
+}
+
+/// Self-signed mode end to end, as the chart's ServiceAccount with only the chart's RBAC:
+/// the binary makes its Secret, writes the CA into both webhook configurations, and
+/// serves a certificate for the Service's name that this CA verifies.
+#[test]
+fn self_signed_mode_makes_its_secret_and_ca_bundle_with_only_the_charts_rbac() -> Result<()> {
+    let cp = control_plane();
+    let ns = cp.namespace("chart-self-signed", &[])?;
+    let r = Rendered::as_release("ss", &ns, &[])?;
+    let fullname = "ss-oam-traefik";
+    create(cp, &r.of_kinds(&RBAC_KINDS))?;
+    // The real configurations, with their rules emptied: the patch of the caBundle is what
+    // is under test, and nothing in this shared control plane should be sent to them.
+    let mut hooks: Vec<Value> = r
+        .of_kinds(&[
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+        ])
+        .into_iter()
+        .cloned()
+        .collect();
+    for hook in &mut hooks {
+        assert!(
+            hook["webhooks"][0]["clientConfig"]
+                .get("caBundle")
+                .is_none()
+        );
+        hook["webhooks"][0]["rules"] = json!([]);
+    }
+    create(cp, &hooks.iter().collect::<Vec<_>>())?;
+
+    let dir = tempfile::tempdir()?;
+    let account = r.one("ServiceAccount")["metadata"]["name"]
+        .as_str()
+        .context("account")?
+        .to_string();
+    let kubeconfig = service_account_kubeconfig(cp, &ns, &account, dir.path())?;
+    let mut served = Served::start(&r, &ns, &kubeconfig, None)?;
+
+    // Both caBundles written, and equal.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let bundle = loop {
+        let bundles: Vec<Value> = [
+            "mutatingwebhookconfiguration",
+            "validatingwebhookconfiguration",
+        ]
+        .iter()
+        .map(|kind| {
+            cp.kubectl()
+                .get_json("default", kind, fullname)
+                .map(|c| c["webhooks"][0]["clientConfig"]["caBundle"].clone())
+        })
+        .collect::<Result<_>>()?;
+        if bundles.iter().all(Value::is_string) {
+            assert_eq!(bundles[0], bundles[1]);
+            break base64_field(&bundles[0])?;
         }
-        let ready = client
-            .get(format!("https://127.0.0.1:{port}/readyz"))
-            .send();
-        if ready.is_ok_and(|r| r.status().is_success()) {
-            break;
+        if served.process.exited().is_some() {
+            return Err(served.process.died());
         }
         if Instant::now() > deadline {
-            bail!(
-                "webhook not ready with the chart's arguments:\n{}",
-                process.log_tail(30)
-            );
+            bail!("caBundle never written:\n{}", served.process.log_tail(30));
         }
-        thread::sleep(Duration::from_millis(200));
+        thread::sleep(Duration::from_millis(300));
+    };
+    let secret = cp
+        .kubectl()
+        .get_json(&ns, "secret", &format!("{fullname}-tls"))?;
+    for key in ["tls.crt", "tls.key", "ca.crt"] {
+        assert!(secret["data"][key].is_string(), "Secret has no {key}");
     }
-    let healthz = client
-        .get(format!("https://127.0.0.1:{port}/healthz"))
-        .send()?;
-    assert!(healthz.status().is_success());
-    let scraped = reqwest::blocking::get(format!("http://127.0.0.1:{metrics}/metrics"))?;
-    assert!(
-        scraped.status().is_success(),
-        "metrics port: {}",
-        scraped.status()
-    );
-    process.stop();
+    assert_eq!(base64_field(&secret["data"]["ca.crt"])?, bundle);
+
+    // The API server would dial the Service's name and trust only the caBundle: so do we.
+    let host = format!("{fullname}.{ns}.svc");
+    let client = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&bundle)?)
+        .resolve(&host, SocketAddr::from(([127, 0, 0, 1], served.port)))
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let base = format!("https://{host}:{}", served.port);
+    served.wait_ready(&client, &base)?;
+    served.assert_serves(&client, &base)?;
+    served.process.stop();
+    for kind in [
+        "mutatingwebhookconfiguration",
+        "validatingwebhookconfiguration",
+    ] {
+        cp.kubectl().run(&["delete", kind, fullname])?.ok()?;
+    }
     Ok(())
 }
 
