@@ -88,6 +88,8 @@ fn printed(out: &Output) -> String {
 
 fn assert_denied(out: &Output, needles: &[&str]) {
     let text = printed(out);
+    // Shown with --nocapture: what the user reads.
+    eprintln!("kubectl printed:\n{text}");
     assert!(
         !out.success(),
         "expected a denial, kubectl printed:\n{text}"
