@@ -86,6 +86,8 @@ impl Config {
             std::fs::write(&ca, bundle.ca_pem).context("writing ca.crt")?;
             std::fs::write(&cert, bundle.cert_pem).context("writing tls.crt")?;
             std::fs::write(&key, bundle.key_pem).context("writing tls.key")?;
+            std::fs::write(dir.path().join("review.json"), SAMPLE_REVIEW)
+                .context("writing review.json")?;
             dev_dir = Some(dir);
             let listen = match cli.listen {
                 Some(l) => l,
@@ -123,8 +125,40 @@ impl Config {
         })
     }
 
+    /// The sample review of `--dev-self-signed`, for `curl --data @review.json`.
+    pub fn dev_review(&self) -> Option<PathBuf> {
+        self.dev_dir.as_ref().map(|d| d.path().join("review.json"))
+    }
+
     /// The CA file of `--dev-self-signed`, for `curl --cacert`.
     pub fn dev_ca(&self) -> Option<PathBuf> {
         self.dev_dir.as_ref().map(|d| d.path().join("ca.crt"))
     }
 }
+
+/// What `--dev-self-signed` offers to post: an app exposing a route with no identity rule (OT001).
+const SAMPLE_REVIEW: &str = r#"{
+  "apiVersion": "admission.k8s.io/v1",
+  "kind": "AdmissionReview",
+  "request": {
+    "uid": "dev-1",
+    "kind": {"group": "core.oam.dev", "version": "v1beta1", "kind": "Application"},
+    "resource": {"group": "core.oam.dev", "version": "v1beta1", "resource": "applications"},
+    "name": "orders",
+    "namespace": "shop",
+    "operation": "CREATE",
+    "userInfo": {"username": "dev", "groups": ["system:authenticated"]},
+    "object": {
+      "apiVersion": "core.oam.dev/v1beta1",
+      "kind": "Application",
+      "metadata": {"name": "orders", "namespace": "shop"},
+      "spec": {"components": [{
+        "name": "web",
+        "type": "webservice",
+        "properties": {"image": "example/orders:1"},
+        "traits": [{"type": "gateway", "properties": {"domain": "orders.example.com", "http": {"/": 8080}, "class": "traefik"}}]
+      }]}
+    }
+  }
+}
+"#;

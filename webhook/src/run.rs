@@ -114,11 +114,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
     let app = handlers::admission_router(state, config.max_body_bytes);
     tracing::info!(addr = %config.listen, "serving /validate and /mutate over HTTPS");
-    if let Some(ca) = config.dev_ca() {
-        tracing::info!(
-            ca = %ca.display(),
-            "development mode: self-signed certificate; try: curl --cacert {} https://{}/readyz",
+    if let (Some(ca), Some(review)) = (config.dev_ca(), config.dev_review()) {
+        let try_it = format!(
+            "curl --cacert {} -H 'content-type: application/json' --data @{} https://{}/validate",
             ca.display(),
+            review.display(),
+            config.listen
+        );
+        tracing::info!(ca = %ca.display(), try_it = %try_it, "development mode: self-signed certificate, no cluster");
+        // Also plainly on stderr, for a human at a terminal.
+        eprintln!(
+            "\noam-traefik-webhook (development mode) on https://{}\ntry:\n  {try_it}\n",
             config.listen
         );
     }
