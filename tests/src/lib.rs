@@ -2,8 +2,10 @@
 //!
 //! [`ControlPlane::shared`] starts etcd and kube-apiserver (built by `harness/build.sh`)
 //! once per test binary and installs the upstream CRDs; each test works in its own
-//! namespace through the real `kubectl`. Every process started here is stopped when its
-//! owner is dropped, when the test binary exits, or when the test binary is killed.
+//! namespace through the real `kubectl`. [`Webhook`] runs the real `oam-traefik-webhook`
+//! and registers the chart's webhook configurations for it. Every process started here
+//! is stopped when its owner is dropped, when the test binary exits, or when the test
+//! binary is killed. See `tests/harness/README.md`.
 
 pub mod apiserver;
 pub mod certs;
