@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser};
 
 /// Three mebibytes: the API server's own limit on an object is 3 MiB (etcd's request size).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -58,7 +59,7 @@ pub struct Cli {
     pub kubeconfig: Option<PathBuf>,
 
     /// Run without a cluster: lookups of other objects are unanswered (no violation by themselves).
-    #[arg(long, env = "OAM_TRAEFIK_NO_CLUSTER")]
+    #[arg(long, env = "OAM_TRAEFIK_NO_CLUSTER", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub no_cluster: bool,
 
     /// Largest request body accepted, in bytes; larger ones get HTTP 413.
@@ -71,7 +72,7 @@ pub struct Cli {
 
     /// Try it out: serve a fresh self-signed certificate from a temporary directory, with
     /// --no-cluster, on --listen (default 127.0.0.1:8443).
-    #[arg(long, env = "OAM_TRAEFIK_DEV_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key", "kubeconfig", "self_signed_secret"])]
+    #[arg(long, env = "OAM_TRAEFIK_DEV_SELF_SIGNED", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new(), conflicts_with_all = ["tls_cert", "tls_key", "kubeconfig", "self_signed_secret"])]
     pub dev_self_signed: bool,
 
     /// In-cluster TLS without cert-manager: keep a CA and serving certificate in this Secret
