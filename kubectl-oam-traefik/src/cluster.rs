@@ -203,14 +203,22 @@ pub async fn snapshot(client: &Client, scope: &Scope) -> Result<Snapshot> {
             }
         };
         for value in items {
-            let parsed = index.insert_value(&value, "").map_err(|e| {
-                anyhow::anyhow!(
-                    "{} {}: {e}",
+            match index.insert_value(&value, "") {
+                Ok(parsed) => objects.extend(parsed),
+                // One odd object must not hide every other route: say so and go on.
+                Err(e) => eprintln!(
+                    "note: {} {}/{} does not fit its schema ({e}); skipped",
                     resource.kind,
-                    value.pointer("/metadata/name").unwrap_or(&Value::Null)
-                )
-            })?;
-            objects.extend(parsed);
+                    value
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or("-"),
+                    value
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?"),
+                ),
+            }
         }
     }
     Ok(Snapshot {

@@ -302,7 +302,7 @@ fn routes_json_classifies_every_kind_of_route() {
     assert_eq!(routes.len(), 7, "{urls:?}");
     assert!(!urls.iter().any(|u| u.contains("nginx")), "{urls:?}");
 
-    let orders = by_url(routes, "https://orders.example.com/");
+    let orders = by_url(routes, "https://orders.example.com");
     assert_eq!(orders["status"], "protected");
     assert_eq!(orders["app"], "orders");
     assert_eq!(orders["component"], "api");
@@ -317,12 +317,12 @@ fn routes_json_classifies_every_kind_of_route() {
     );
     assert_eq!(orders["identity"]["scopes"][0], "orders:read");
 
-    let legacy = by_url(routes, "http://legacy.example.com/");
+    let legacy = by_url(routes, "http://legacy.example.com");
     assert_eq!(legacy["status"], "unprotected");
     assert_eq!(legacy["app"], "legacy");
 
     assert_eq!(
-        by_url(routes, "http://docs.example.com/")["status"],
+        by_url(routes, "http://docs.example.com")["status"],
         "public"
     );
 
@@ -331,11 +331,11 @@ fn routes_json_classifies_every_kind_of_route() {
     assert_eq!(admin["reach"]["type"], "nobody");
     assert_eq!(admin["backend"], "admin:9000");
 
-    let debug = by_url(routes, "http://debug.example.com/");
+    let debug = by_url(routes, "http://debug.example.com");
     assert_eq!(debug["status"], "unprotected");
     assert_eq!(debug["app"], Value::Null);
 
-    let leftover = by_url(routes, "http://old.example.com/");
+    let leftover = by_url(routes, "http://old.example.com");
     assert_eq!(leftover["app"], Value::Null, "its app does not exist");
     assert!(
         leftover["reason"]
@@ -378,7 +378,7 @@ fn routes_table_is_kubectl_like() {
             .collect()
     };
     let debug = row("debug.example.com");
-    assert_eq!(debug[..4], [NS, "-", "-", "http://debug.example.com/"]);
+    assert_eq!(debug[..4], [NS, "-", "-", "http://debug.example.com"]);
     assert_eq!(debug.last(), Some(&"unprotected"));
     let orders = row("orders.example.com");
     assert_eq!(orders[1..3], ["orders", "api"]);
@@ -424,7 +424,7 @@ fn routes_filters_by_app_and_namespace_scope() {
     let yaml = oam(&["routes", "-n", OTHER_NS, "-o", "yaml"]);
     assert_eq!(yaml.code, 0);
     assert!(
-        yaml.stdout.contains("url: http://status.example.com/"),
+        yaml.stdout.contains("url: http://status.example.com"),
         "{}",
         yaml.stdout
     );
@@ -451,10 +451,10 @@ fn identities_group_routes_by_who_may_reach_them() {
         .filter_map(|r| r["url"].as_str())
         .collect();
     for url in [
-        "http://legacy.example.com/",
-        "http://docs.example.com/",
-        "http://debug.example.com/",
-        "http://old.example.com/",
+        "http://legacy.example.com",
+        "http://docs.example.com",
+        "http://debug.example.com",
+        "http://old.example.com",
     ] {
         assert!(urls.contains(&url), "{url} not open to anyone: {urls:?}");
     }
@@ -489,7 +489,7 @@ fn explain_shows_the_chain_and_each_verdict() {
         "identity oidc https://login.example.com/realms/prod",
         "from /spec/components/0/traits/1",
         "Ingress plugin-shop/api",
-        "https://orders.example.com/ -> api:8080",
+        "https://orders.example.com -> api:8080",
         "status: protected",
     ] {
         assert!(text.contains(needle), "{needle:?} missing:\n{text}");
@@ -698,4 +698,190 @@ fn exec_credential_plugin_and_context_namespace_are_honoured() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Namespaces, Applications per namespace and route objects per namespace of the benchmark:
+/// 25 × 80 = 2,000 Applications and 25 × 400 = 10,000 route objects.
+const BENCH_NAMESPACES: usize = 25;
+const BENCH_APPS: usize = 80;
+
+/// The objects of one benchmark namespace, as (API path under the namespace, body).
+fn bench_objects(ns: &str) -> Vec<(&'static str, Value)> {
+    use serde_json::json;
+    let mut out = Vec::new();
+    let mw = |name: String| {
+        json!({"apiVersion": "traefik.io/v1alpha1", "kind": "Middleware",
+               "metadata": {"name": name}, "spec": {"forwardAuth": {"address": "http://auth:4180"}}})
+    };
+    out.push((
+        "/apis/traefik.io/v1alpha1/namespaces/{ns}/middlewares",
+        mw("sso".into()),
+    ));
+    out.push((
+        "/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/gateways",
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+               "metadata": {"name": "traefik"},
+               "spec": {"gatewayClassName": "traefik", "listeners": [{"name": "http", "protocol": "HTTP", "port": 8000}]}}),
+    ));
+    for a in 0..BENCH_APPS {
+        let app = format!("app-{a}");
+        let host = format!("{app}.{ns}.example.com");
+        let mut traits = vec![
+            json!({"type": "gateway", "properties": {"domain": host, "class": "traefik", "http": {"/": 8080}}}),
+        ];
+        if a % 4 != 0 {
+            traits.push(json!({"type": "identity", "properties": {"version": "v1", "provider": "oidc",
+                "issuer": "https://login.example.com/realms/prod", "audiences": [app], "scopes": [format!("{app}:read")]}}));
+        }
+        out.push((
+            "/apis/core.oam.dev/v1beta1/namespaces/{ns}/applications",
+            json!({"apiVersion": "core.oam.dev/v1beta1", "kind": "Application", "metadata": {"name": app},
+                   "spec": {"components": [{"name": "web", "type": "webservice",
+                       "properties": {"image": "ghcr.io/example/web:1.0", "ports": [{"port": 8080, "expose": true}]},
+                       "traits": traits}]}}),
+        ));
+        out.push((
+            "/apis/traefik.io/v1alpha1/namespaces/{ns}/middlewares",
+            mw(format!("{app}-web-identity")),
+        ));
+        out.push((
+            "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                   "metadata": {"name": format!("{app}-web"),
+                       "labels": {"app.oam.dev/name": app, "app.oam.dev/component": "web", "trait.oam.dev/type": "gateway"},
+                       "annotations": {"traefik.ingress.kubernetes.io/router.middlewares": format!("{ns}-{app}-web-identity@kubernetescrd")}},
+                   "spec": {"ingressClassName": "traefik", "rules": [{"host": host, "http": {"paths": [
+                       {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": app, "port": {"number": 8080}}}}]}}]}}),
+        ));
+    }
+    for r in 0..200 {
+        let middlewares = if r % 2 == 0 {
+            json!([{"name": "sso"}])
+        } else {
+            json!([])
+        };
+        out.push((
+            "/apis/traefik.io/v1alpha1/namespaces/{ns}/ingressroutes",
+            json!({"apiVersion": "traefik.io/v1alpha1", "kind": "IngressRoute", "metadata": {"name": format!("ir-{r}")},
+                   "spec": {"entryPoints": ["websecure"], "tls": {},
+                       "routes": [{"match": format!("Host(`ir-{r}.{ns}.example.com`) && PathPrefix(`/api`)"), "kind": "Rule",
+                           "middlewares": middlewares, "services": [{"name": format!("svc-{r}"), "port": 80}]}]}}),
+        ));
+    }
+    for h in 0..120 {
+        out.push((
+            "/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes",
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": format!("hr-{h}")},
+                   "spec": {"parentRefs": [{"name": "traefik"}], "hostnames": [format!("hr-{h}.{ns}.example.com")],
+                       "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                           "filters": [{"type": "ExtensionRef", "extensionRef": {"group": "traefik.io", "kind": "Middleware", "name": "sso"}}],
+                           "backendRefs": [{"name": format!("svc-{h}"), "port": 8080}]}]}}),
+        ));
+    }
+    out
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Not a timed test: loads 2,000 Applications and 10,000 route objects and prints how long
+/// `routes -A` takes next to `kubectl get` of the same kinds as JSON. Run it with
+/// `cargo test --release -p oam-traefik-e2e --test e2e_plugin -- --ignored --nocapture bench`.
+#[test]
+#[ignore = "benchmark: loads 12,000 objects"]
+fn bench_routes_all_namespaces_against_kubectl_get() {
+    use std::time::Instant;
+    let cp = ControlPlane::start().expect("a control plane of its own");
+    cp.install_crds().expect("CRDs");
+    let http = oam_traefik_e2e::control_plane::https_client(cp.ca_file(), Some(cp.admin_cert()))
+        .expect("client");
+    let began = Instant::now();
+    let mut jobs = Vec::new();
+    for i in 0..BENCH_NAMESPACES {
+        let ns = cp.namespace(&format!("bench-{i}"), &[]).expect("namespace");
+        for (path, body) in bench_objects(&ns) {
+            jobs.push((format!("{}{}", cp.url(), path.replace("{ns}", &ns)), body));
+        }
+    }
+    let total = jobs.len();
+    let chunk = total.div_ceil(8);
+    std::thread::scope(|s| {
+        for part in jobs.chunks(chunk) {
+            let http = &http;
+            s.spawn(move || {
+                for (url, body) in part {
+                    let resp = http.post(url).json(body).send().expect("POST");
+                    assert!(
+                        resp.status().is_success(),
+                        "{url}: {}",
+                        resp.text().unwrap_or_default()
+                    );
+                }
+            });
+        }
+    });
+    eprintln!(
+        "loaded {total} objects in {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
+
+    let kinds = "applications.core.oam.dev,ingresses.networking.k8s.io,ingressroutes.traefik.io,httproutes.gateway.networking.k8s.io,middlewares.traefik.io,ingressclasses.networking.k8s.io,gateways.gateway.networking.k8s.io,gatewayclasses.gateway.networking.k8s.io";
+    let k = cp.kubectl();
+    k.run(&["get", kinds, "-A", "-o", "json"])
+        .expect("warm kubectl's discovery cache");
+    // Build (or find) the plugin before the clock starts.
+    let bin = plugin();
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    let mut rows = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = Command::new(bin)
+            .arg("--kubeconfig")
+            .arg(cp.kubeconfig())
+            .args(["routes", "-A"])
+            .output()
+            .expect("plugin");
+        ours.push(t.elapsed().as_secs_f64());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rows = String::from_utf8_lossy(&out.stdout).lines().count() - 1;
+
+        let t = Instant::now();
+        let out = k.run(&["get", kinds, "-A", "-o", "json"]).expect("kubectl");
+        theirs.push(t.elapsed().as_secs_f64());
+        assert!(out.success(), "{}", out.stderr);
+    }
+    let (o, t) = (median(ours.clone()), median(theirs.clone()));
+    eprintln!("routes -A: {rows} rows; median {o:.3} s (runs {ours:.3?})");
+    eprintln!("kubectl get {kinds} -A -o json: median {t:.3} s (runs {theirs:.3?})");
+    eprintln!("ratio plugin/kubectl: {:.2}", o / t);
+    assert_eq!(rows, BENCH_NAMESPACES * 400);
+}
+
+/// Prints what the README shows, from the objects above:
+/// `cargo test -p oam-traefik-e2e --test e2e_plugin -- --ignored --nocapture readme`.
+#[test]
+#[ignore = "prints the README's example output"]
+fn readme_example_output() {
+    for args in [
+        vec!["routes", "-n", NS],
+        vec!["routes", "orders", "-n", NS, "-o", "wide"],
+        vec!["identities", "-n", NS],
+        vec!["explain", "legacy", "-n", NS],
+        vec!["explain", "orders/api", "-n", NS],
+    ] {
+        let run = oam(&args);
+        println!(
+            "$ kubectl oam-traefik {}\n{}{}",
+            args.join(" "),
+            run.stdout,
+            run.stderr
+        );
+    }
 }
