@@ -199,7 +199,7 @@ pub fn explain(e: &Explanation, format: ExplainFormat) -> anyhow::Result<String>
                 let mws: Vec<String> = route
                     .middlewares
                     .iter()
-                    .map(|m| format!("{} ({:?})", m.name, m.state))
+                    .map(|m| format!("{} ({})", m.name, m.state.as_str()))
                     .collect();
                 out.push_str(&format!(
                     "      {} -> {}  middlewares: {}  reach: {}  status: {} ({})\n",

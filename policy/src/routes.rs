@@ -68,6 +68,19 @@ pub enum MiddlewareState {
     Unknown,
 }
 
+impl MiddlewareState {
+    /// The state as a human reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MiddlewareState::Auth => "authenticates",
+            MiddlewareState::NotAuth => "does not authenticate",
+            MiddlewareState::Missing => "missing",
+            MiddlewareState::OtherNamespace => "other namespace",
+            MiddlewareState::Unknown => "unknown",
+        }
+    }
+}
+
 impl From<&Resolution> for MiddlewareState {
     fn from(r: &Resolution) -> Self {
         match r {
