@@ -22,6 +22,10 @@ const DIR_PREFIX: &str = "oam-traefik-e2e-";
 /// File in that folder with the pid of the test process that owns it.
 const OWNER_FILE: &str = "owner.pid";
 
+/// Set it to keep each control plane's folder (logs, certificates, kubeconfig) after
+/// the tests, for a look at what went wrong.
+pub const KEEP_ENV: &str = "OAM_TRAEFIK_E2E_KEEP";
+
 /// How long kube-apiserver may take to become ready (a loaded 2-core CI machine).
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -48,9 +52,17 @@ impl ControlPlane {
         let bins = harness::ensure_built()?;
         let began = Instant::now();
         remove_stale_dirs();
-        let dir = tempfile::Builder::new().prefix(DIR_PREFIX).tempdir()?;
+        let keep = keep_dirs();
+        let dir = tempfile::Builder::new()
+            .prefix(DIR_PREFIX)
+            .disable_cleanup(keep)
+            .tempdir()?;
         let d = dir.path();
-        std::fs::write(d.join(OWNER_FILE), std::process::id().to_string())?;
+        if keep {
+            eprintln!("{KEEP_ENV} is set: keeping {}", d.display());
+        } else {
+            std::fs::write(d.join(OWNER_FILE), std::process::id().to_string())?;
+        }
 
         let ca = Ca::new("oam-traefik-e2e-ca")?;
         let ca_file = d.join("ca.crt");
@@ -109,7 +121,9 @@ impl ControlPlane {
             cp.install_crds().map_err(|e| format!("{e:#}"))?;
             // Statics are never dropped: the exit hook stops the processes (they are
             // registered) and removes the folder.
-            process::remove_at_exit(cp.dir.path().to_owned());
+            if !keep_dirs() {
+                process::remove_at_exit(cp.dir.path().to_owned());
+            }
             eprintln!(
                 "control plane ready in {:.1} s at {} (folder {})",
                 cp.startup.as_secs_f64(),
@@ -179,6 +193,10 @@ impl ControlPlane {
     pub fn admin_cert(&self) -> &PemFiles {
         &self.admin
     }
+}
+
+fn keep_dirs() -> bool {
+    std::env::var_os(KEEP_ENV).is_some()
 }
 
 /// Removes control-plane folders whose test process was killed before it could clean
