@@ -65,7 +65,7 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Check(args) => check(&cli.cluster, &policy, &args),
         Command::Routes(args) => {
-            let routes = cluster_routes(&cli.cluster, &policy, &args).await_blocking()?;
+            let routes = block_on(cluster_routes(&cli.cluster, &policy, &args))??;
             print(&views::routes(
                 &routes,
                 args.output,
@@ -75,7 +75,7 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Identities(args) => {
-            let routes = cluster_routes(&cli.cluster, &policy, &args).await_blocking()?;
+            let routes = block_on(cluster_routes(&cli.cluster, &policy, &args))??;
             let groups = routes::by_identity(&routes);
             print(&views::identities(
                 &groups,
@@ -89,20 +89,14 @@ fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// Run a future to completion on a small runtime: the plugin does a handful of requests.
-trait Blocking: std::future::Future + Sized {
-    fn await_blocking(self) -> Self::Output {
-        match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt.block_on(self),
-            Err(e) => panic!("cannot start the async runtime: {e}"),
-        }
-    }
+/// Run a future to completion on a small runtime: the plugin makes a handful of requests.
+fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    Ok(runtime.block_on(future))
 }
-
-impl<F: std::future::Future> Blocking for F {}
 
 /// Write to stdout; a closed pipe (`| head`) ends quietly.
 fn print(text: &str) -> Result<()> {
@@ -172,7 +166,7 @@ fn explain(cluster: &cli::ClusterArgs, policy: &Policy, args: &ExplainArgs) -> R
     }
     let mut cluster = cluster.clone();
     cluster.all_namespaces = false;
-    let (snapshot, namespace) = load(&cluster).await_blocking()?;
+    let (snapshot, namespace) = block_on(load(&cluster))??;
     let app = snapshot
         .objects
         .iter()
@@ -227,7 +221,7 @@ fn check(cluster: &cli::ClusterArgs, policy: &Policy, args: &CheckArgs) -> Resul
     let file_count = files.len();
     let fixed_namespace = cluster.namespace.clone();
     let report = if args.cluster {
-        async {
+        block_on(async {
             let conn = cluster::connect(cluster).await?;
             let namespace = fixed_namespace.unwrap_or(conn.default_namespace.clone());
             let parsed = check::parse(docs, &namespace);
@@ -248,8 +242,7 @@ fn check(cluster: &cli::ClusterArgs, policy: &Policy, args: &CheckArgs) -> Resul
                 args.strict,
             );
             anyhow::Ok(report)
-        }
-        .await_blocking()?
+        })??
     } else {
         let namespace = fixed_namespace.unwrap_or_else(|| "default".to_string());
         let parsed = check::parse(docs, &namespace);
