@@ -30,6 +30,19 @@ pub struct Finding {
     pub violation: Violation,
 }
 
+impl Finding {
+    /// The object, the subject within it (when it is not the object itself) and the message.
+    pub fn describe(&self) -> String {
+        let object = self.object.to_string();
+        let v = &self.violation;
+        if v.subject == object {
+            format!("{object} {}", v.message)
+        } else {
+            format!("{object}: {} {}", v.subject, v.message)
+        }
+    }
+}
+
 /// A reference that neither the documents nor the cluster could answer.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -326,15 +339,15 @@ pub fn text(report: &Report, colour: bool) -> String {
             Level::Deny => paint("31", "deny"),
             Level::Warn => paint("33", "warn"),
         };
-        let object = f.object.to_string();
-        let subject = if v.subject == object {
-            object
-        } else {
-            format!("{object}: {}", v.subject)
-        };
         out.push_str(&format!(
-            "{}:{} [doc {}] {} {level}: {subject} {} (at {})\n    hint: {}\n",
-            f.file, f.line, f.document, v.rule, v.message, v.path, v.hint
+            "{}:{} [doc {}] {} {level}: {} (at {})\n    hint: {}\n",
+            f.file,
+            f.line,
+            f.document,
+            v.rule,
+            f.describe(),
+            v.path,
+            v.hint
         ));
     }
     let (label, code) = if report.strict {

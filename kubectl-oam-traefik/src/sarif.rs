@@ -40,7 +40,7 @@ pub fn log(report: &Report, policy: &Policy) -> Value {
                 "ruleId": v.rule.as_str(),
                 "ruleIndex": v.rule as usize,
                 "level": level(v.level),
-                "message": {"text": format!("{} {} {}: {}. Fix: {}", f.object, v.subject, v.message, v.path, v.hint)},
+                "message": {"text": format!("{} (at {}). Fix: {}", f.describe(), v.path, v.hint)},
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": {"uri": uri(&f.file)},
