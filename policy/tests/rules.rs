@@ -567,7 +567,12 @@ fn ot008_auth_middleware_in_use_cannot_become_non_auth_or_be_deleted() {
     assert_eq!(denials(&v), vec![(RuleId::OT008, "/spec".into())]);
     assert!(v.violations[0].message.contains("IngressRoute shop/web"));
     let v = middleware_change(None, &[&route]);
-    assert_eq!(v.violations[0].rule, RuleId::OT008);
+    assert_eq!(denials(&v), vec![(RuleId::OT008, "/metadata/name".into())]);
+    assert!(
+        v.violations[0]
+            .message
+            .contains("deleting it would leave them open")
+    );
 }
 
 #[test]

@@ -42,7 +42,12 @@ pub(crate) fn check(
             out.add(
                 RuleId::OT008,
                 format!("Middleware {namespace}/{name}"),
-                if new.is_some() { "/spec" } else { "" }.to_string(),
+                if new.is_some() {
+                    "/spec"
+                } else {
+                    "/metadata/name"
+                }
+                .to_string(),
                 format!(
                     "authenticates {} route(s) ({}); {change} would leave them open",
                     routes.len(),
