@@ -885,3 +885,33 @@ fn readme_example_output() {
         );
     }
 }
+
+#[test]
+fn the_examples_apply_and_the_good_routes_are_protected() {
+    let c = cluster();
+    let k = c.cp.kubectl();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let good = examples.join("good").display().to_string();
+    let out = k.run(&["apply", "-f", &good]).expect("kubectl runs");
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    // Without the webhook the API server takes the bad ones too: they are valid objects,
+    // refused only by oam-traefik's rules.
+    for dir in ["bad", "ai-generated"] {
+        let path = examples.join(dir).display().to_string();
+        let out = k
+            .run(&["apply", "--dry-run=server", "-n", "shop", "-f", &path])
+            .expect("kubectl runs");
+        assert!(out.success(), "{dir}: {}{}", out.stdout, out.stderr);
+    }
+    let v = ok_json(&["routes", "-n", "shop", "-o", "json"]);
+    let routes = items(&v);
+    let urls: Vec<&str> = routes.iter().filter_map(|r| r["url"].as_str()).collect();
+    assert_eq!(
+        urls.len(),
+        3,
+        "the IngressRoute, the HTTPRoute and the Ingress: {urls:?}"
+    );
+    for r in routes {
+        assert_eq!(r["status"], "protected", "{r:#}");
+    }
+}
