@@ -7,11 +7,10 @@ use crate::application::Application;
 use crate::auth::{self, Resolution};
 use crate::config::{Level, Policy};
 use crate::identity::IdentityRule;
-use crate::ingress::MIDDLEWARES_ANNOTATION;
 use crate::lookup::Lookup;
 use crate::middleware::Target;
 use crate::naming;
-use crate::object::{Kind, Object};
+use crate::object::Object;
 use crate::owner::Owner;
 use crate::patch;
 use crate::rules::{RuleId, ot001, ot002, ot003, ot004, ot006, ot007, ot008, ot009, ot010};
@@ -385,19 +384,9 @@ fn application_patch(
     ops
 }
 
-/// Where in a route object its middleware references live, for messages.
-fn middleware_path(kind: Kind) -> String {
-    match kind {
-        Kind::Ingress => format!(
-            "/metadata/annotations/{}",
-            MIDDLEWARES_ANNOTATION.replace('/', "~1")
-        ),
-        Kind::IngressRoute => "/spec/routes".to_string(),
-        _ => "/spec/rules".to_string(),
-    }
-}
-
 /// Rules for a route object; returns the patch that attaches the owner's identity middleware.
+/// Every router of the object is judged on its own: one guarded route does not vouch for
+/// its siblings.
 fn check_route(
     route: &Object,
     namespace: &str,
@@ -410,25 +399,50 @@ fn check_route(
         return None;
     }
     let meta = route.meta();
-    let path = middleware_path(route.kind());
     let owner = Owner::of(meta, namespace, lookup);
     let generated = Owner::generated_middleware(meta);
-    let targets = route.middleware_targets(namespace);
-    let mut auth = false;
-    let mut unknown = false;
-    for target in &targets {
-        let resolution = auth::resolve_from(target, namespace, policy, lookup);
-        match (&resolution, target) {
-            (Resolution::Auth, _) => auth = true,
-            (Resolution::Missing, Target::Crd { name, .. }) if Some(name) == generated.as_ref() => {
+    let mut resolved: Vec<(Target, Resolution)> = Vec::new();
+    // Routers nobody authenticates: their path, and whether they run any middleware at all.
+    let mut open_routers: Vec<(String, bool)> = Vec::new();
+    for router in route.routers(namespace) {
+        let has_middleware = !router.targets.is_empty();
+        let mut auth = false;
+        let mut unknown = false;
+        for target in router.targets {
+            let resolution = match resolved.iter().find(|(t, _)| *t == target) {
+                Some((_, r)) => r.clone(),
+                None => {
+                    let r = auth::resolve_from(&target, namespace, policy, lookup);
+                    match (&r, &target) {
+                        (Resolution::Missing, Target::Crd { name, .. })
+                            if Some(name) == generated.as_ref() => {}
+                        (Resolution::Unknown, _) => out.unresolved(target.describe()),
+                        _ => ot004::report_route_ref(
+                            subject,
+                            &router.path,
+                            &target.describe(),
+                            &r,
+                            out,
+                        ),
+                    }
+                    resolved.push((target.clone(), r.clone()));
+                    r
+                }
+            };
+            match (&resolution, &target) {
+                (Resolution::Auth, _) => auth = true,
                 // KubeVela creates the generated identity Middleware after admitting the route.
-                auth = matches!(owner, Owner::Identity { public: false, .. });
+                (Resolution::Missing, Target::Crd { name, .. })
+                    if Some(name) == generated.as_ref() =>
+                {
+                    auth |= matches!(owner, Owner::Identity { public: false, .. });
+                }
+                (Resolution::Unknown, _) => unknown = true,
+                _ => {}
             }
-            (Resolution::Unknown, _) => {
-                unknown = true;
-                out.unresolved(target.describe());
-            }
-            _ => ot004::report_route_ref(subject, &path, &target.describe(), &resolution, out),
+        }
+        if !auth && !unknown {
+            open_routers.push((router.path, has_middleware));
         }
     }
     match owner {
@@ -447,18 +461,19 @@ fn check_route(
             ));
             None
         }
-        Owner::None | Owner::NoIdentity { .. } if !auth && !unknown => {
-            let why = match (&owner, targets.is_empty()) {
-                (Owner::NoIdentity { app, component }, _) => format!(
-                    "its owner, component \"{component}\" of app \"{app}\", declares no identity rule, and it attaches no auth middleware"
-                ),
-                (_, true) => "it attaches no middleware and no OAM app with an identity rule owns it".to_string(),
-                (_, false) => "none of its middlewares authenticates and no OAM app with an identity rule owns it".to_string(),
-            };
-            ot006::report(subject, &path, &why, out);
+        Owner::None | Owner::NoIdentity { .. } => {
+            for (path, has_middleware) in open_routers {
+                let why = match (&owner, has_middleware) {
+                    (Owner::NoIdentity { app, component }, _) => format!(
+                        "its owner, component \"{component}\" of app \"{app}\", declares no identity rule, and it attaches no auth middleware"
+                    ),
+                    (_, false) => "it attaches no middleware and no OAM app with an identity rule owns it".to_string(),
+                    (_, true) => "none of its middlewares authenticates and no OAM app with an identity rule owns it".to_string(),
+                };
+                ot006::report(subject, &path, &why, out);
+            }
             None
         }
-        Owner::None | Owner::NoIdentity { .. } => None,
     }
 }
 

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::meta::{Meta, null_as_default};
+use crate::middleware::{Target, dedup_targets};
 
 /// API group of Traefik's CRDs, as ExtensionRef filters name it.
 pub const TRAEFIK_GROUP: &str = "traefik.io";
@@ -136,5 +137,13 @@ impl HttpRouteRule {
             .iter()
             .flatten()
             .filter_map(HttpRouteFilter::middleware_name)
+    }
+
+    /// The Middlewares this rule runs (same namespace only, as ExtensionRef allows), in order.
+    pub fn targets(&self, namespace: &str) -> Vec<Target> {
+        dedup_targets(self.middleware_names().map(|name| Target::Crd {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }))
     }
 }

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::meta::{Meta, null_as_default};
-use crate::middleware::MiddlewareRef;
+use crate::middleware::{MiddlewareRef, Target, dedup_targets};
 
 /// An IngressRoute.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -70,5 +70,14 @@ impl Route {
     /// The middleware references of this route, in order.
     pub fn middleware_refs(&self) -> &[MiddlewareRef] {
         self.middlewares.as_deref().unwrap_or_default()
+    }
+
+    /// The Middlewares this route runs, resolved from `namespace`, in order.
+    pub fn targets(&self, namespace: &str) -> Vec<Target> {
+        dedup_targets(
+            self.middleware_refs()
+                .iter()
+                .map(|m| Target::from_ref(m, namespace)),
+        )
     }
 }

@@ -118,6 +118,17 @@ impl Target {
     }
 }
 
+/// The targets in order, each once (Traefik runs a middleware once per router).
+pub(crate) fn dedup_targets(targets: impl IntoIterator<Item = Target>) -> Vec<Target> {
+    let mut out: Vec<Target> = Vec::new();
+    for t in targets {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

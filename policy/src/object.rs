@@ -6,9 +6,10 @@ use crate::application::Application;
 use crate::error::{ParseError, from_value};
 use crate::http_route::HttpRoute;
 use crate::ingress::Ingress;
+use crate::ingress::MIDDLEWARES_ANNOTATION;
 use crate::ingress_route::IngressRoute;
 use crate::meta::{Meta, ObjectRef};
-use crate::middleware::{Middleware, Target};
+use crate::middleware::{Middleware, Target, dedup_targets};
 
 /// The kinds oam-traefik reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -156,40 +157,63 @@ impl Object {
         }
     }
 
-    /// The Middlewares a route object attaches, resolved, in Traefik's order; empty for other kinds.
-    pub fn middleware_targets(&self, namespace: &str) -> Vec<Target> {
+    /// The routers Traefik builds from a route object, each with the JSON pointer of its
+    /// definition and the Middlewares it runs: one for an Ingress (the annotation applies to
+    /// all its paths), one per IngressRoute route, one per HTTPRoute rule. Empty for other kinds.
+    pub fn routers(&self, namespace: &str) -> Vec<Router> {
         let ns = self.meta().namespace_or(namespace);
-        let mut out: Vec<Target> = Vec::new();
-        let mut push = |t: Target| {
-            if !out.contains(&t) {
-                out.push(t)
-            }
-        };
         match self {
-            Object::Ingress(i) => i
-                .middleware_entries()
-                .into_iter()
-                .for_each(|e| push(Target::from_annotation_entry(e, ns))),
+            Object::Ingress(i) => vec![Router {
+                path: format!(
+                    "/metadata/annotations/{}",
+                    MIDDLEWARES_ANNOTATION.replace('/', "~1")
+                ),
+                targets: dedup_targets(
+                    i.middleware_entries()
+                        .into_iter()
+                        .map(|e| Target::from_annotation_entry(e, ns)),
+                ),
+            }],
             Object::IngressRoute(r) => r
                 .spec
                 .routes
                 .iter()
-                .flat_map(|route| route.middleware_refs())
-                .for_each(|m| push(Target::from_ref(m, ns))),
-            Object::HttpRoute(h) => h
-                .spec
-                .rules
-                .iter()
-                .flatten()
-                .flat_map(|rule| rule.middleware_names())
-                .for_each(|name| {
-                    push(Target::Crd {
-                        namespace: ns.to_string(),
-                        name: name.to_string(),
+                .enumerate()
+                .map(|(i, route)| Router {
+                    path: format!("/spec/routes/{i}"),
+                    targets: route.targets(ns),
+                })
+                .collect(),
+            // Without rules, the API server defaults one rule that matches everything.
+            Object::HttpRoute(h) => match &h.spec.rules {
+                None => vec![Router {
+                    path: "/spec/rules".to_string(),
+                    targets: Vec::new(),
+                }],
+                Some(rules) => rules
+                    .iter()
+                    .enumerate()
+                    .map(|(i, rule)| Router {
+                        path: format!("/spec/rules/{i}"),
+                        targets: rule.targets(ns),
                     })
-                }),
-            Object::Application(_) | Object::Middleware(_) => {}
+                    .collect(),
+            },
+            Object::Application(_) | Object::Middleware(_) => Vec::new(),
         }
-        out
     }
+
+    /// Every Middleware a route object attaches, resolved, each once; empty for other kinds.
+    pub fn middleware_targets(&self, namespace: &str) -> Vec<Target> {
+        dedup_targets(self.routers(namespace).into_iter().flat_map(|r| r.targets))
+    }
+}
+
+/// One router of a route object: where it is defined, and the Middlewares it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Router {
+    /// JSON pointer of its definition in the object.
+    pub path: String,
+    /// The Middlewares it runs, in Traefik's order.
+    pub targets: Vec<Target>,
 }

@@ -12,7 +12,7 @@ use crate::evaluate::{Operation, Requester, Review, Violation, evaluate};
 use crate::identity::IdentityRule;
 use crate::lookup::{Answer, Lookup};
 use crate::meta::{Meta, ObjectRef};
-use crate::middleware::{MiddlewareRef, Target};
+use crate::middleware::Target;
 use crate::object::Object;
 use crate::owner::{APP_NAME_LABEL, APP_NAMESPACE_LABEL, COMPONENT_LABEL, Owner};
 use crate::traefik;
@@ -524,12 +524,7 @@ fn legs(object: &Object, ns: &str) -> Vec<Leg> {
             };
             let mut out = Vec::new();
             for route in &r.spec.routes {
-                let targets = dedup(
-                    route
-                        .middleware_refs()
-                        .iter()
-                        .map(|m: &MiddlewareRef| Target::from_ref(m, ns)),
-                );
+                let targets = route.targets(ns);
                 let backend = route
                     .services
                     .iter()
@@ -570,10 +565,7 @@ fn legs(object: &Object, ns: &str) -> Vec<Leg> {
             }
             let mut out = Vec::new();
             for rule in h.spec.rules.iter().flatten() {
-                let targets = dedup(rule.middleware_names().map(|name| Target::Crd {
-                    namespace: ns.to_string(),
-                    name: name.to_string(),
-                }));
+                let targets = rule.targets(ns);
                 let backend = rule
                     .backend_refs
                     .iter()
@@ -609,16 +601,6 @@ fn legs(object: &Object, ns: &str) -> Vec<Leg> {
         }
         Object::Application(_) | Object::Middleware(_) => Vec::new(),
     }
-}
-
-fn dedup(targets: impl Iterator<Item = Target>) -> Vec<Target> {
-    let mut out: Vec<Target> = Vec::new();
-    for t in targets {
-        if !out.contains(&t) {
-            out.push(t);
-        }
-    }
-    out
 }
 
 fn ingress_backend(backend: &crate::ingress::IngressBackend) -> String {

@@ -301,7 +301,7 @@ spec:
     assert!(
         v.violations
             .iter()
-            .any(|x| x.rule == RuleId::OT004 && x.path == "/spec/routes")
+            .any(|x| x.rule == RuleId::OT004 && x.path == "/spec/routes/0")
     );
 }
 
@@ -352,7 +352,7 @@ spec:
 #[test]
 fn ot006_ingressroute_without_auth_is_a_rogue_endpoint() {
     let v = review(&ingress_route(""), &[]);
-    assert_eq!(denials(&v), vec![(RuleId::OT006, "/spec/routes".into())]);
+    assert_eq!(denials(&v), vec![(RuleId::OT006, "/spec/routes/0".into())]);
     let v = review(
         &ingress_route("      middlewares: [{name: headers}]\n"),
         &[HEADERS],
@@ -363,6 +363,30 @@ fn ot006_ingressroute_without_auth_is_a_rogue_endpoint() {
             .message
             .contains("none of its middlewares authenticates")
     );
+}
+
+#[test]
+fn ot006_each_route_needs_auth_not_just_one_of_them() {
+    let two_routes = "apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: web, namespace: shop}
+spec:
+  routes:
+    - match: Host(`a.example.com`) && PathPrefix(`/admin`)
+      middlewares: [{name: sso}]
+      services: [{name: web, port: 80}]
+    - match: Host(`a.example.com`)
+      services: [{name: web, port: 80}]";
+    let v = review(two_routes, &[FORWARD_AUTH]);
+    assert_eq!(denials(&v), vec![(RuleId::OT006, "/spec/routes/1".into())]);
+    let two_rules = http_route(
+        "edge",
+        "      filters: [{type: ExtensionRef, extensionRef: {group: traefik.io, kind: Middleware, name: sso}}]\n",
+    )
+    .replace("labels: {app.oam.dev/name: orders, app.oam.dev/component: api}", "labels: {}")
+        + "\n    - matches: [{path: {type: PathPrefix, value: /open}}]\n      backendRefs: [{name: api, port: 8080}]";
+    let v = review(&two_rules, &[TRAEFIK_GATEWAY, FORWARD_AUTH]);
+    assert_eq!(denials(&v), vec![(RuleId::OT006, "/spec/rules/1".into())]);
 }
 
 #[test]
@@ -464,7 +488,7 @@ fn ot006_http_route_to_traefik_gateway_is_injected_or_refused() {
     assert_eq!(v.injected, vec!["shop/orders-api-identity".to_string()]);
     let bare = app(GATEWAY);
     let v = review(&http_route("edge", ""), &[TRAEFIK_GATEWAY, &bare]);
-    assert_eq!(denials(&v), vec![(RuleId::OT006, "/spec/rules".into())]);
+    assert_eq!(denials(&v), vec![(RuleId::OT006, "/spec/rules/0".into())]);
     assert!(review(&http_route("mesh", ""), &[OTHER_GATEWAY, &bare]).allowed());
 }
 
