@@ -2,21 +2,33 @@
 
 use std::time::Duration;
 
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::admission::{Decision, Endpoint, Request, describe_exemption};
 
-/// JSON lines on stdout; `RUST_LOG` filters (default `info`).
-pub fn init() {
+/// Lines waiting for the writer thread; past this, request handlers wait (no line is dropped).
+const BUFFERED_LINES: usize = 16 * 1024;
+
+/// JSON lines on stdout; `RUST_LOG` filters (default `info`). Lines are written by a
+/// dedicated thread in batches, so request handlers do not make a write(2) per decision;
+/// keep the guard until exit, dropping it flushes what is left.
+pub fn init() -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(BUFFERED_LINES)
+        .thread_name("oam-traefik-log")
+        .finish(std::io::BufWriter::new(std::io::stdout()));
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_env_filter(filter)
-        .with_writer(std::io::stdout)
+        .with_writer(writer)
         .init();
+    guard
 }
 
 /// The one line that records a decision: who asked, what, what was decided and why.

@@ -6,7 +6,7 @@ use oam_traefik_webhook::{cli::Cli, config::Config, log, run};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    log::init();
+    let _log = log::init();
     // kube's client and our server both use rustls; settle the process-wide provider once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = Config::from_cli(cli, std::env::var("POD_NAMESPACE").ok())?;
