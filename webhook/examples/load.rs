@@ -32,14 +32,24 @@ struct Args {
     /// Components in the reviewed Application.
     #[arg(long, default_value_t = 1)]
     components: usize,
+    /// Client worker threads (the webhook and this tool share the machine's cores).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// The webhook's pid, to report its peak RSS.
     #[arg(long)]
     pid: Option<u32>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()?
+        .block_on(load(args))
+}
+
+async fn load(args: Args) -> anyhow::Result<()> {
     let url = reqwest::Url::parse(&args.url).context("--url")?;
     let host = url
         .host_str()
@@ -113,8 +123,9 @@ async fn main() -> anyhow::Result<()> {
         all[i] as f64 / 1000.0
     };
     println!(
-        "connections={} seconds={:.1} components={} reviews={} errors={} reviews/s={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms",
+        "connections={} client_threads={} seconds={:.1} components={} reviews={} errors={} reviews/s={:.0} p50={:.2}ms p99={:.2}ms max={:.2}ms",
         args.connections,
+        args.threads,
         elapsed,
         args.components,
         all.len(),
