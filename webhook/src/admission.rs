@@ -216,9 +216,15 @@ impl Decision {
         self.status.is_none()
     }
 
-    fn unhandled(kind: Option<Kind>, operation: Option<Operation>, note: String) -> Self {
+    /// Allowed unchanged without running the rules, saying why.
+    fn pass(
+        outcome: Outcome,
+        kind: Option<Kind>,
+        operation: Option<Operation>,
+        note: String,
+    ) -> Self {
         Self {
-            outcome: Outcome::Unhandled,
+            outcome,
             kind,
             operation,
             status: None,
@@ -239,7 +245,8 @@ pub fn decide(
 ) -> Decision {
     let gvk = &request.kind;
     let Some(kind) = Kind::from_group_kind(&gvk.group, &gvk.kind) else {
-        return Decision::unhandled(
+        return Decision::pass(
+            Outcome::Unhandled,
             None,
             Operation::parse(&request.operation),
             format!(
@@ -251,7 +258,8 @@ pub fn decide(
     let operation = match Operation::parse(&request.operation) {
         Some(op @ (Operation::Create | Operation::Update | Operation::Delete)) => op,
         other => {
-            return Decision::unhandled(
+            return Decision::pass(
+                Outcome::Unhandled,
                 Some(kind),
                 other,
                 format!("operation {:?} is not handled", request.operation),
@@ -259,6 +267,16 @@ pub fn decide(
         }
     };
 
+    // Once deletion has begun, updates only let controllers remove their finalizers;
+    // refusing them under a policy tightened since admission would leave the object stuck.
+    if operation == Operation::Update && being_deleted(&request.object) {
+        return Decision::pass(
+            Outcome::Allowed,
+            Some(kind),
+            Some(operation),
+            "being deleted: finalizer updates are not evaluated".to_string(),
+        );
+    }
     let object = match present(&request.object).map(|v| Object::parse(kind, v)) {
         None => None,
         Some(Ok(object)) => Some(object),
@@ -347,6 +365,15 @@ pub fn decide(
     }
     decision.verdict = Some(verdict);
     decision
+}
+
+/// Whether the object carries `metadata.deletionTimestamp`.
+fn being_deleted(object: &Option<Value>) -> bool {
+    object
+        .as_ref()
+        .and_then(|o| o.get("metadata"))
+        .and_then(|m| m.get("deletionTimestamp"))
+        .is_some_and(|t| !t.is_null())
 }
 
 /// `Some` for a present, non-null object.
@@ -476,6 +503,38 @@ mod tests {
         .expect("json");
         assert_eq!(out["response"]["uid"], "u-1");
         assert_eq!(out["response"]["allowed"], false);
+    }
+
+    #[test]
+    fn finalizer_updates_of_an_object_being_deleted_are_allowed() {
+        let object = json!({
+            "apiVersion": "core.oam.dev/v1beta1", "kind": "Application",
+            "metadata": {"name": "a", "deletionTimestamp": "2026-11-28T10:00:00Z", "finalizers": []},
+            "spec": {"components": [{"name": "web", "type": "webservice",
+                "traits": [{"type": "gateway", "properties": {"domain": "a.example.com"}}]}]}
+        });
+        let mut incoming = parse(&review(object.clone())).expect("parses");
+        incoming.request.operation = "UPDATE".into();
+        incoming.request.old_object = Some(object);
+        let d = decide(
+            Endpoint::Validate,
+            &incoming.request,
+            &Policy::default(),
+            &NoLookup,
+        );
+        assert!(d.allowed(), "{d:?}");
+        // The same object without deletionTimestamp is refused (OT001): the exception is narrow.
+        incoming.request.object.as_mut().expect("object")["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .remove("deletionTimestamp");
+        let d = decide(
+            Endpoint::Validate,
+            &incoming.request,
+            &Policy::default(),
+            &NoLookup,
+        );
+        assert!(!d.allowed(), "{d:?}");
     }
 
     #[test]
