@@ -8,6 +8,7 @@
 //! binary is killed. See `tests/harness/README.md`.
 
 pub mod apiserver;
+pub mod binaries;
 pub mod certs;
 pub mod control_plane;
 pub mod crds;

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -197,67 +196,7 @@ pub fn render_chart_webhooks(workdir: &Path, url: &str, ca_bundle: &str) -> Resu
     Ok(String::from_utf8(out.stdout)?)
 }
 
-/// The `oam-traefik-webhook` binary, built on first use in this test process.
-///
-/// `OAM_TRAEFIK_WEBHOOK_BIN` names a prebuilt binary. Otherwise this runs
-/// `cargo test --workspace --no-run` (which builds the binary for the webhook's own
-/// integration tests) with the target dir and profile of the running test binary, so a
-/// plain `cargo test` on a clean checkout needs no step before it:
-/// - no deadlock: `cargo test` releases the target-dir lock once it has compiled, before
-///   it runs any test binary (checked with cargo 1.95; the nested call then waits only
-///   for other cargo processes, as any build does);
-/// - no rebuild: it is the README's test command itself, so under `cargo test` at the
-///   root it finds everything fresh (about a second). A narrower `cargo build -p
-///   oam-traefik-webhook` would resolve other features for the shared dependencies
-///   (the workspace's dev-dependencies add some) and recompile kube, rustls and the
-///   webhook in the middle of the suite, overwriting the outer build's artifacts.
-///
-/// A binary of another package cannot be a dependency on stable cargo (artifact
-/// dependencies are unstable), hence the nested cargo.
+/// The `oam-traefik-webhook` binary (`OAM_TRAEFIK_WEBHOOK_BIN` names a prebuilt one).
 pub fn binary() -> Result<PathBuf> {
-    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BINARY
-        .get_or_init(|| build_binary().map_err(|e| format!("{e:#}")))
-        .clone()
-        .map_err(anyhow::Error::msg)
-}
-
-fn build_binary() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("OAM_TRAEFIK_WEBHOOK_BIN") {
-        return Ok(PathBuf::from(bin));
-    }
-    // The test binary is <target-dir>/<profile-dir>/deps/<name>-<hash>.
-    let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test binary is not in <target>/<profile>/deps")?;
-    let target_dir = profile_dir.parent().context("no target dir")?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["test", "--workspace", "--no-run", "--quiet"])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .arg("--manifest-path")
-        .arg(repo_root().join("Cargo.toml"));
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        // `cargo test`'s own default: the test profile, in target/debug.
-        Some("debug") => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(other) => {
-            cmd.args(["--profile", other]);
-        }
-        None => bail!("odd profile dir {}", profile_dir.display()),
-    }
-    let status = cmd.status().context("running cargo test --no-run")?;
-    if !status.success() {
-        bail!("cargo test --workspace --no-run failed ({status})");
-    }
-    let bin = profile_dir.join("oam-traefik-webhook");
-    if !bin.is_file() {
-        bail!("{} is missing after the build", bin.display());
-    }
-    Ok(bin)
+    crate::binaries::workspace_binary("oam-traefik-webhook", "OAM_TRAEFIK_WEBHOOK_BIN")
 }

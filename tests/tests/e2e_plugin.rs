@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use anyhow::{Context, Result, bail};
 use oam_traefik_e2e::ControlPlane;
+use oam_traefik_e2e::binaries::workspace_binary;
 use serde_json::Value;
 
 const NS: &str = "plugin-shop";
@@ -212,46 +212,13 @@ fn cluster() -> &'static Cluster {
     })
 }
 
-/// The plugin binary, built with the profile and target dir of this test binary
-/// (`KUBECTL_OAM_TRAEFIK_BIN` names a prebuilt one).
+/// The plugin binary (`KUBECTL_OAM_TRAEFIK_BIN` names a prebuilt one).
 fn plugin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| build_plugin().expect("the plugin builds"))
-}
-
-fn build_plugin() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("KUBECTL_OAM_TRAEFIK_BIN") {
-        return Ok(PathBuf::from(bin));
-    }
-    let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test binary is not in <target>/<profile>/deps")?;
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => "dev",
-        Some(other) => other,
-        None => bail!("odd profile dir {}", profile_dir.display()),
-    };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "kubectl-oam-traefik",
-            "--profile",
-            profile,
-        ])
-        .arg("--target-dir")
-        .arg(profile_dir.parent().context("no target dir")?)
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
-        .status()?;
-    if !status.success() {
-        bail!("cargo build -p kubectl-oam-traefik failed ({status})");
-    }
-    Ok(profile_dir.join("kubectl-oam_traefik"))
+    BIN.get_or_init(|| {
+        workspace_binary("kubectl-oam_traefik", "KUBECTL_OAM_TRAEFIK_BIN")
+            .expect("the plugin builds")
+    })
 }
 
 struct Run {
