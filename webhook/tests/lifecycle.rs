@@ -8,8 +8,25 @@ use common::{Options, Webhook, app, identity_v1, review};
 use futures::StreamExt;
 
 #[tokio::test]
-async fn sigterm_drains_the_request_in_flight_then_exits() {
+async fn sigterm_drains_an_http2_request_in_flight_then_exits() {
+    drains(false).await;
+}
+
+#[tokio::test]
+async fn sigterm_drains_an_http1_request_in_flight_then_exits() {
+    drains(true).await;
+}
+
+async fn drains(http1: bool) {
     let mut w = Webhook::start(Options::default()).await;
+    let mut client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(w.ca.pem.as_bytes()).expect("CA"));
+    if http1 {
+        client = client.http1_only();
+    }
+    let client = client.build().expect("client");
     let body = serde_json::to_vec(&review(
         "u-drain",
         "CREATE",
@@ -32,8 +49,7 @@ async fn sigterm_drains_the_request_in_flight_then_exits() {
             }
         }
     });
-    let request = w
-        .client
+    let request = client
         .post(w.url("/validate"))
         .header("content-length", body.len())
         .body(reqwest::Body::wrap_stream(stream))
@@ -47,6 +63,12 @@ async fn sigterm_drains_the_request_in_flight_then_exits() {
     let (response, ()) = tokio::join!(request, signal);
     let response = response.expect("the request in flight is answered");
     assert_eq!(response.status(), 200);
+    let version = if http1 {
+        reqwest::Version::HTTP_11
+    } else {
+        reqwest::Version::HTTP_2
+    };
+    assert_eq!(response.version(), version);
     let out: serde_json::Value = response.json().await.expect("json");
     assert_eq!(out["response"]["uid"], "u-drain");
     assert_eq!(out["response"]["allowed"], true);
