@@ -41,6 +41,16 @@ impl Operation {
             _ => None,
         }
     }
+
+    /// The operation as AdmissionReview spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        }
+    }
 }
 
 /// Who asked.

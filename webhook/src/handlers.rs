@@ -93,7 +93,9 @@ fn review(s: &AppState, endpoint: Endpoint, body: Result<Bytes, BytesRejection>)
         RequestLabels {
             webhook: endpoint.as_str(),
             kind: decision.kind.map_or("unhandled", |k| k.as_str()),
-            operation: decision.operation.map_or("", operation_str),
+            operation: decision
+                .operation
+                .map_or("", oam_traefik_policy::Operation::as_str),
             decision: decision.outcome.as_str(),
         },
         latency.as_secs_f64(),
@@ -133,16 +135,6 @@ fn refuse(
         "bad admission request"
     );
     (status, text).into_response()
-}
-
-fn operation_str(op: oam_traefik_policy::Operation) -> &'static str {
-    use oam_traefik_policy::Operation::*;
-    match op {
-        Create => "CREATE",
-        Update => "UPDATE",
-        Delete => "DELETE",
-        Connect => "CONNECT",
-    }
 }
 
 async fn healthz() -> &'static str {
