@@ -37,11 +37,7 @@ async fn an_app_without_identity_is_denied_with_rule_component_and_fix() {
     assert!(message.contains("OT001"), "{message}");
     assert!(message.contains("component \"web\""), "{message}");
     assert!(message.contains("fix:"), "{message}");
-    assert!(
-        w.log().contains("\"rules\":\"OT001\""),
-        "decision logged:\n{}",
-        w.log()
-    );
+    w.wait_for_log("\"rules\":\"OT001\"").await;
 }
 
 #[tokio::test]
@@ -187,11 +183,7 @@ async fn an_unhandled_kind_is_allowed_unchanged_and_logged() {
         assert_eq!(r["allowed"], true, "{r}");
         assert!(r.get("patch").is_none(), "{r}");
     }
-    assert!(
-        w.log().contains("\"decision\":\"unhandled\""),
-        "{}",
-        w.log()
-    );
+    w.wait_for_log("\"decision\":\"unhandled\"").await;
 }
 
 #[tokio::test]
@@ -217,11 +209,7 @@ async fn probes_report_health_and_no_cluster() {
     assert_eq!(r.status(), 200);
     let text = r.text().await.expect("text");
     assert!(text.contains("no cluster: lookups unanswered"), "{text}");
-    assert!(
-        w.log().contains("no cluster: lookups unanswered"),
-        "{}",
-        w.log()
-    );
+    w.wait_for_log("no cluster: lookups unanswered").await;
     let r = w
         .client
         .get(w.url("/healthz"))

@@ -192,5 +192,5 @@ async fn a_certificate_swapped_under_load_fails_no_request() {
         done.load(Ordering::Relaxed) > 50,
         "too few requests to prove anything"
     );
-    assert!(w.log().contains("certificate reloaded"), "{}", w.log());
+    w.wait_for_log("certificate reloaded").await;
 }

@@ -179,6 +179,20 @@ impl Webhook {
         std::fs::read_to_string(self.path("webhook.log")).unwrap_or_default()
     }
 
+    /// Wait until the log contains `needle`: the webhook writes log lines from a writer
+    /// thread in batches, so a line may land a few milliseconds after its response.
+    pub async fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "the log never said {needle:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// POST `body` to `path`; the HTTP status and the parsed JSON (or text) body.
     pub async fn post(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
         let r = self
