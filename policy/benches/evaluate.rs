@@ -1,7 +1,7 @@
 //! evaluate + patch on 1-, 5- and 50-component Applications (target: <= 20 us for 5).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use oam_traefik_policy::{Index, Object, Operation, Policy, Requester, Review, evaluate};
+use oam_traefik_policy::{Index, Kind, Object, Operation, Policy, Requester, Review, evaluate};
 use serde_json::{Value, json};
 
 /// An Application with `n` components, each with a gateway and an identity trait.
@@ -61,6 +61,50 @@ fn bench(c: &mut Criterion) {
                 );
                 assert_eq!(verdict.patch.0.len(), n);
                 verdict
+            })
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("parse from JSON text+evaluate+patch");
+    for n in [1usize, 5, 50] {
+        let text = application(n).to_string();
+        group.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, text| {
+            b.iter(|| {
+                let obj = Object::parse_json_str(Kind::Application, text).expect("parses");
+                evaluate(
+                    &Review {
+                        operation: Operation::Create,
+                        namespace: "shop",
+                        object: Some(&obj),
+                        old_object: None,
+                        requester: &requester,
+                    },
+                    &policy,
+                    &lookup,
+                )
+            })
+        });
+    }
+    group.finish();
+    // What the webhook did before: JSON text to a JSON value, then the typed view.
+    let mut group = c.benchmark_group("parse via JSON value+evaluate+patch");
+    for n in [1usize, 5, 50] {
+        let text = application(n).to_string();
+        group.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, text| {
+            b.iter(|| {
+                let v: Value = serde_json::from_str(text).expect("json");
+                let obj = Object::parse(Kind::Application, &v).expect("parses");
+                evaluate(
+                    &Review {
+                        operation: Operation::Create,
+                        namespace: "shop",
+                        object: Some(&obj),
+                        old_object: None,
+                        requester: &requester,
+                    },
+                    &policy,
+                    &lookup,
+                )
             })
         });
     }

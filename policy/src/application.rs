@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::{ParseError, from_value};
+use crate::error::{ParseError, from_json_str, from_value};
 use crate::identity::IdentityRule;
 use crate::meta::{Meta, null_as_default};
 
@@ -99,8 +99,17 @@ impl IdentitySource {
 impl Application {
     /// Parse an Application, reading every identity trait and policy; a wrong type names its path.
     pub fn from_value(value: &Value) -> Result<Self, ParseError> {
-        let mut app: Application = from_value(value)?;
-        for (i, component) in app.spec.components.iter_mut().enumerate() {
+        from_value::<Self>(value)?.read_identities()
+    }
+
+    /// Parse an Application from JSON text, as [`Application::from_value`] does.
+    pub fn from_json_str(json: &str) -> Result<Self, ParseError> {
+        from_json_str::<Self>(json)?.read_identities()
+    }
+
+    /// Read the identity rule of every `identity` trait and policy.
+    fn read_identities(mut self) -> Result<Self, ParseError> {
+        for (i, component) in self.spec.components.iter_mut().enumerate() {
             for (j, t) in component.traits.iter_mut().enumerate() {
                 if t.type_ == IDENTITY_TYPE {
                     let rule =
@@ -111,14 +120,14 @@ impl Application {
                 }
             }
         }
-        for (i, p) in app.spec.policies.iter_mut().enumerate() {
+        for (i, p) in self.spec.policies.iter_mut().enumerate() {
             if p.type_ == IDENTITY_TYPE {
                 let rule = IdentityRule::from_properties(p.properties.as_ref())
                     .map_err(|e| e.within(&format!("spec.policies[{i}].properties")))?;
                 p.identity = Some(rule);
             }
         }
-        Ok(app)
+        Ok(self)
     }
 
     /// The app-wide identity policy, if any: the first `identity` entry of `spec.policies`.

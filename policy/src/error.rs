@@ -44,3 +44,15 @@ pub fn from_value<T: serde::de::DeserializeOwned>(
         })
     })
 }
+
+/// Deserialize `T` from JSON text, reporting a wrong type with the path of the field.
+pub fn from_json_str<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, ParseError> {
+    // As in `from_value`: the path is tracked only once the fast parse has failed.
+    serde_json::from_str(json).or_else(|_| {
+        let mut de = serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            ParseError::new(path, e.into_inner().to_string())
+        })
+    })
+}

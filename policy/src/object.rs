@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::application::Application;
-use crate::error::{ParseError, from_value};
+use crate::error::{ParseError, from_json_str, from_value};
 use crate::http_route::HttpRoute;
 use crate::ingress::Ingress;
 use crate::ingress::MIDDLEWARES_ANNOTATION;
@@ -114,6 +114,21 @@ impl Object {
             Kind::IngressRoute => Object::IngressRoute(from_value(value)?),
             Kind::HttpRoute => Object::HttpRoute(from_value(value)?),
             Kind::Middleware => Object::Middleware(from_value(value)?),
+        })
+    }
+
+    /// Parse JSON text as an object of `kind`, without building a JSON value first (the
+    /// webhook's hot path); errors as [`Object::parse`].
+    pub fn parse_json_str(kind: Kind, json: &str) -> Result<Object, ParseError> {
+        if !json.trim_start().starts_with('{') {
+            return Err(ParseError::new(".", "expected a JSON object"));
+        }
+        Ok(match kind {
+            Kind::Application => Object::Application(Application::from_json_str(json)?),
+            Kind::Ingress => Object::Ingress(from_json_str(json)?),
+            Kind::IngressRoute => Object::IngressRoute(from_json_str(json)?),
+            Kind::HttpRoute => Object::HttpRoute(from_json_str(json)?),
+            Kind::Middleware => Object::Middleware(from_json_str(json)?),
         })
     }
 

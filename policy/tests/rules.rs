@@ -714,3 +714,33 @@ fn wrong_type_in_identity_names_its_path() {
     .expect_err("unknown provider");
     assert!(err.message.contains("saml"), "{err}");
 }
+
+#[test]
+fn parsing_json_text_gives_the_same_view_and_the_same_error_path() {
+    for doc in [
+        good_app(),
+        ingress_route("      middlewares: [{name: sso}]\n"),
+        http_route("edge", ""),
+    ] {
+        let v = value(&doc);
+        let kind = object(&doc).kind();
+        let text = serde_json::to_string(&v).expect("json");
+        assert_eq!(Object::parse_json_str(kind, &text), Object::parse(kind, &v));
+    }
+    let bad = value(&app(&format!(
+        "{GATEWAY}{}",
+        identity("{version: v1, provider: oidc, scopes: \"orders:read\"}")
+    )));
+    let kind = oam_traefik_policy::Kind::Application;
+    let from_text =
+        Object::parse_json_str(kind, &bad.to_string()).expect_err("scopes must be a list");
+    assert_eq!(
+        from_text,
+        Object::parse(kind, &bad).expect_err("same error")
+    );
+    assert_eq!(
+        from_text.path,
+        "spec.components[0].traits[1].properties.scopes"
+    );
+    assert!(Object::parse_json_str(kind, "[1]").is_err());
+}

@@ -6,7 +6,7 @@ use oam_traefik_policy::{
     Exemption, Kind, Lookup, Object, Operation, Policy, Requester, Review, Verdict, evaluate,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The apiVersion answered when the request names none.
 pub const ADMISSION_V1: &str = "admission.k8s.io/v1";
@@ -78,12 +78,13 @@ pub struct Request {
     /// Who asked.
     #[serde(default)]
     pub user_info: UserInfo,
-    /// The object as it would be stored.
+    /// The object as it would be stored, as JSON text: parsed once, straight into its
+    /// typed view, never into a `serde_json::Value` first (the hot path).
     #[serde(default)]
-    pub object: Option<Value>,
-    /// The object as it is stored.
+    pub object: Option<Box<RawValue>>,
+    /// The object as it is stored, as JSON text.
     #[serde(default)]
-    pub old_object: Option<Value>,
+    pub old_object: Option<Box<RawValue>>,
     /// Whether nothing will be persisted.
     #[serde(default)]
     pub dry_run: Option<bool>,
@@ -277,7 +278,7 @@ pub fn decide(
             "being deleted: finalizer updates are not evaluated".to_string(),
         );
     }
-    let object = match present(&request.object).map(|v| Object::parse(kind, v)) {
+    let object = match present(&request.object).map(|v| Object::parse_json_str(kind, v)) {
         None => None,
         Some(Ok(object)) => Some(object),
         Some(Err(e)) => {
@@ -301,7 +302,7 @@ pub fn decide(
     };
     // A stored object that no longer parses must not block its own repair or deletion.
     let mut note = None;
-    let old_object = match present(&request.old_object).map(|v| Object::parse(kind, v)) {
+    let old_object = match present(&request.old_object).map(|v| Object::parse_json_str(kind, v)) {
         None => None,
         Some(Ok(old)) => Some(old),
         Some(Err(e)) => {
@@ -368,17 +369,30 @@ pub fn decide(
 }
 
 /// Whether the object carries `metadata.deletionTimestamp`.
-fn being_deleted(object: &Option<Value>) -> bool {
-    object
-        .as_ref()
-        .and_then(|o| o.get("metadata"))
-        .and_then(|m| m.get("deletionTimestamp"))
-        .is_some_and(|t| !t.is_null())
+fn being_deleted(object: &Option<Box<RawValue>>) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        metadata: Option<ProbeMeta>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ProbeMeta {
+        #[serde(default)]
+        deletion_timestamp: Option<serde::de::IgnoredAny>,
+    }
+    present(object)
+        .and_then(|text| serde_json::from_str::<Probe>(text).ok())
+        .and_then(|p| p.metadata)
+        .is_some_and(|m| m.deletion_timestamp.is_some())
 }
 
-/// `Some` for a present, non-null object.
-fn present(value: &Option<Value>) -> Option<&Value> {
-    value.as_ref().filter(|v| !v.is_null())
+/// The JSON text of a present, non-null object.
+fn present(value: &Option<Box<RawValue>>) -> Option<&str> {
+    value
+        .as_deref()
+        .map(RawValue::get)
+        .filter(|v| v.trim() != "null")
 }
 
 /// The AdmissionReview sent back.
@@ -441,7 +455,11 @@ pub fn describe_exemption(exemption: &Exemption) -> String {
 mod tests {
     use super::*;
     use oam_traefik_policy::NoLookup;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn raw(v: &Value) -> Box<RawValue> {
+        RawValue::from_string(v.to_string()).expect("valid JSON")
+    }
 
     fn review(object: Value) -> Vec<u8> {
         serde_json::to_vec(&json!({
@@ -515,7 +533,7 @@ mod tests {
         });
         let mut incoming = parse(&review(object.clone())).expect("parses");
         incoming.request.operation = "UPDATE".into();
-        incoming.request.old_object = Some(object);
+        incoming.request.old_object = Some(raw(&object));
         let d = decide(
             Endpoint::Validate,
             &incoming.request,
@@ -524,10 +542,12 @@ mod tests {
         );
         assert!(d.allowed(), "{d:?}");
         // The same object without deletionTimestamp is refused (OT001): the exception is narrow.
-        incoming.request.object.as_mut().expect("object")["metadata"]
+        let mut alive = object.clone();
+        alive["metadata"]
             .as_object_mut()
             .expect("metadata")
             .remove("deletionTimestamp");
+        incoming.request.object = Some(raw(&alive));
         let d = decide(
             Endpoint::Validate,
             &incoming.request,

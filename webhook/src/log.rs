@@ -83,11 +83,16 @@ pub fn decision(endpoint: Endpoint, request: &Request, decision: &Decision, late
 
 /// The object's name when the request carries none (CREATE with generateName).
 fn object_name(request: &Request) -> String {
-    let meta = request.object.as_ref().and_then(|o| o.get("metadata"));
-    let field = |f: &str| meta.and_then(|m| m.get(f)).and_then(|v| v.as_str());
-    match (field("name"), field("generateName")) {
-        (Some(n), _) if !n.is_empty() => n.to_string(),
-        (_, Some(g)) => format!("{g}*"),
-        _ => String::new(),
+    #[derive(serde::Deserialize)]
+    struct Named {
+        #[serde(default)]
+        metadata: oam_traefik_policy::Meta,
     }
+    request
+        .object
+        .as_deref()
+        .and_then(|o| serde_json::from_str::<Named>(o.get()).ok())
+        .filter(|n| !n.metadata.name.is_empty() || n.metadata.generate_name.is_some())
+        .map(|n| n.metadata.display_name())
+        .unwrap_or_default()
 }
