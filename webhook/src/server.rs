@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -15,6 +15,12 @@ use tokio_rustls::TlsAcceptor;
 
 /// A handshake that takes longer than this is dropped (slow or idle clients).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An HTTP/1.1 client that has not sent a whole request head by then is dropped, so slow
+/// clients cannot hold connections open (the API server sends a review in one write).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 connections are pinged this often, and dropped when a ping is not answered in
+/// the same time: a vanished peer does not keep its connection forever.
+const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(30);
 /// The longest a drain waits for requests in flight.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 
@@ -27,7 +33,16 @@ pub async fn serve_tls(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(HTTP2_KEEP_ALIVE)
+        .keep_alive_timeout(HTTP2_KEEP_ALIVE);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
