@@ -245,7 +245,13 @@ async fn run(
 ) {
     let mut stream = std::pin::pin!(stream);
     let mut last = CacheState::Pending;
+    // Set while a run of watch errors lasts: each run is logged once, and so is its end.
+    let mut failing = false;
     while let Some(event) = stream.next().await {
+        if event.is_ok() && failing {
+            tracing::info!(kind = what.kind(), "watch recovered");
+            failing = false;
+        }
         let now = match event {
             Ok(Event::InitDone) => CacheState::Synced,
             Ok(_) => continue,
@@ -253,8 +259,14 @@ async fn run(
                 Some(404) => CacheState::Absent,
                 Some(403) => CacheState::Forbidden,
                 _ => {
-                    if last != CacheState::Synced {
-                        tracing::warn!(kind = what.kind(), error = %e, "watch failed; retrying");
+                    if !failing {
+                        tracing::warn!(
+                            kind = what.kind(),
+                            error = %e,
+                            synced = last == CacheState::Synced,
+                            "watch failed; retrying (a synced cache keeps answering from what it last saw)"
+                        );
+                        failing = true;
                     }
                     continue;
                 }
