@@ -179,10 +179,8 @@ impl Object {
         let ns = self.meta().namespace_or(namespace);
         match self {
             Object::Ingress(i) => vec![Router {
-                path: format!(
-                    "/metadata/annotations/{}",
-                    MIDDLEWARES_ANNOTATION.replace('/', "~1")
-                ),
+                path: crate::patch::pointer(&["metadata", "annotations", MIDDLEWARES_ANNOTATION])
+                    .to_string(),
                 targets: dedup_targets(
                     i.middleware_entries()
                         .into_iter()

@@ -27,10 +27,7 @@ pub(crate) fn check(
 ) -> Option<Exemption> {
     let key = &policy.break_glass.annotation;
     let reason = meta.annotation(key)?;
-    let path = format!(
-        "/metadata/annotations/{}",
-        key.replace('~', "~0").replace('/', "~1")
-    );
+    let path = crate::patch::pointer(&["metadata", "annotations", key]).to_string();
     let unchanged = old.and_then(|o| o.annotation(key)) == Some(reason);
     let allowed = requester
         .groups
