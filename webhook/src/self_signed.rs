@@ -183,31 +183,23 @@ impl SelfSigned {
     pub async fn patch_ca_bundles(&self, client: &kube::Client, ca: &str) -> anyhow::Result<()> {
         if let Some(name) = &self.mutating {
             let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-            if let Some(c) = api.get_opt(name).await? {
-                let current: Vec<_> = c
-                    .webhooks
-                    .unwrap_or_default()
-                    .into_iter()
+            sync_bundle(&api, name, ca, |c| {
+                let webhooks = c.webhooks.unwrap_or_default().into_iter();
+                webhooks
                     .map(|w| (w.name, w.client_config.ca_bundle))
-                    .collect();
-                patch_bundle(&api, name, &current, ca).await?;
-            } else {
-                tracing::warn!(configuration = %name, "MutatingWebhookConfiguration not found; will retry");
-            }
+                    .collect()
+            })
+            .await?;
         }
         if let Some(name) = &self.validating {
             let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-            if let Some(c) = api.get_opt(name).await? {
-                let current: Vec<_> = c
-                    .webhooks
-                    .unwrap_or_default()
-                    .into_iter()
+            sync_bundle(&api, name, ca, |c| {
+                let webhooks = c.webhooks.unwrap_or_default().into_iter();
+                webhooks
                     .map(|w| (w.name, w.client_config.ca_bundle))
-                    .collect();
-                patch_bundle(&api, name, &current, ca).await?;
-            } else {
-                tracing::warn!(configuration = %name, "ValidatingWebhookConfiguration not found; will retry");
-            }
+                    .collect()
+            })
+            .await?;
         }
         Ok(())
     }
@@ -257,6 +249,31 @@ impl SelfSigned {
 }
 
 /// JSON-patch the caBundle of each webhook whose bundle differs; `test` guards the index.
+/// Read webhook configuration `name` and bring its caBundles to `ca`; `bundles` lists its
+/// webhooks' names and current caBundles (the two configuration kinds hold them alike).
+async fn sync_bundle<K>(
+    api: &Api<K>,
+    name: &str,
+    ca: &str,
+    bundles: impl FnOnce(K) -> Vec<(String, Option<ByteString>)>,
+) -> anyhow::Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    match api.get_opt(name).await? {
+        Some(configuration) => patch_bundle(api, name, &bundles(configuration), ca).await,
+        None => {
+            tracing::warn!(
+                kind = %K::kind(&K::DynamicType::default()),
+                configuration = %name,
+                "webhook configuration not found; will retry"
+            );
+            Ok(())
+        }
+    }
+}
+
 async fn patch_bundle<K>(
     api: &Api<K>,
     name: &str,
