@@ -141,6 +141,30 @@ impl<'a> Layered<'a> {
 }
 
 impl Lookup for Layered<'_> {
+    fn middlewares_by_key(&self, key: &str) -> Answer<Vec<Arc<Middleware>>> {
+        // Both sides count: a file's Middleware may collide with one in the cluster. The
+        // file's version of the same object replaces the cluster's.
+        match (
+            self.first.middlewares_by_key(key),
+            self.fallback.middlewares_by_key(key),
+        ) {
+            (Answer::Found(mut mine), Answer::Found(theirs)) => {
+                let same = |a: &Middleware, b: &Middleware| {
+                    a.metadata.name == b.metadata.name
+                        && a.metadata.namespace == b.metadata.namespace
+                };
+                let extra: Vec<_> = theirs
+                    .into_iter()
+                    .filter(|t| !mine.iter().any(|m| same(m, t)))
+                    .collect();
+                mine.extend(extra);
+                Answer::Found(mine)
+            }
+            (Answer::Found(a), _) | (_, Answer::Found(a)) => Answer::Found(a),
+            (Answer::Missing, Answer::Missing) => Answer::Missing,
+            _ => Answer::Unknown,
+        }
+    }
     fn middleware(&self, namespace: &str, name: &str) -> Answer<Arc<Middleware>> {
         self.pick(self.first.middleware(namespace, name), || {
             self.fallback.middleware(namespace, name)

@@ -153,6 +153,9 @@ pub struct ClusterLookup {
 }
 
 impl Lookup for ClusterLookup {
+    fn middlewares_by_key(&self, key: &str) -> Answer<Vec<Arc<Middleware>>> {
+        self.index.middlewares_by_key(key)
+    }
     fn middleware(&self, namespace: &str, name: &str) -> Answer<Arc<Middleware>> {
         self.index.middleware(namespace, name)
     }

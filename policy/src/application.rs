@@ -30,6 +30,9 @@ pub struct ApplicationSpec {
     /// `spec.policies`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub policies: Vec<AppPolicy>,
+    /// `spec.workflow`, as written: its steps may apply objects of their own.
+    #[serde(default)]
+    pub workflow: Option<Value>,
 }
 
 /// One component of an Application.
@@ -41,6 +44,9 @@ pub struct Component {
     /// `type` (the ComponentDefinition).
     #[serde(rename = "type", default)]
     pub type_: String,
+    /// `properties`, as written: `k8s-objects` and `raw` components embed objects here.
+    #[serde(default)]
+    pub properties: Option<Value>,
     /// `traits`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub traits: Vec<Trait>,
@@ -158,6 +164,148 @@ impl Application {
             .iter()
             .enumerate()
             .find(|(_, c)| c.name == name)
+    }
+}
+
+/// A trait type that exposes a route, and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTrait {
+    /// JSON pointer of the trait in the Application.
+    pub path: String,
+    /// The trait type.
+    pub type_: String,
+}
+
+/// An object written inside the Application that KubeVela applies as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedded<'a> {
+    /// JSON pointer of the object in the Application.
+    pub path: String,
+    /// The component that carries it; `None` for a workflow step.
+    pub component: Option<usize>,
+    /// The object as written.
+    pub value: &'a Value,
+}
+
+/// The policy type that patches components before they render.
+pub const OVERRIDE_TYPE: &str = "override";
+
+impl Application {
+    /// The route traits of component `index`: its own, then those an `override` policy adds
+    /// to it (by name, or to every component when the override names none). An override
+    /// counts whether or not a workflow step uses it: exposure is assumed, never protection.
+    pub fn route_traits_of(&self, index: usize, route_types: &[String]) -> Vec<RouteTrait> {
+        let Some(component) = self.spec.components.get(index) else {
+            return Vec::new();
+        };
+        let mut found: Vec<RouteTrait> = component
+            .route_traits(route_types)
+            .map(|(j, t)| RouteTrait {
+                path: format!("/spec/components/{index}/traits/{j}"),
+                type_: t.type_.clone(),
+            })
+            .collect();
+        for (p, policy) in self.spec.policies.iter().enumerate() {
+            if policy.type_ != OVERRIDE_TYPE {
+                continue;
+            }
+            let entries = policy
+                .properties
+                .as_ref()
+                .and_then(|p| p.get("components"))
+                .and_then(Value::as_array);
+            for (c, entry) in entries.into_iter().flatten().enumerate() {
+                let name = entry
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let type_ = entry
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if !(name.is_empty() || name == component.name)
+                    || !(type_.is_empty() || type_ == component.type_)
+                {
+                    continue;
+                }
+                let traits = entry.get("traits").and_then(Value::as_array);
+                for (t, tr) in traits.into_iter().flatten().enumerate() {
+                    let trait_type = tr.get("type").and_then(Value::as_str).unwrap_or_default();
+                    let disabled = tr.get("disable").and_then(Value::as_bool) == Some(true);
+                    if !disabled && route_types.iter().any(|r| r == trait_type) {
+                        found.push(RouteTrait {
+                            path: format!(
+                                "/spec/policies/{p}/properties/components/{c}/traits/{t}"
+                            ),
+                            type_: trait_type.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Every object embedded in the app: `k8s-objects` components' `properties.objects`,
+    /// `raw` components' properties, and `apply-object` workflow steps' `properties.value`
+    /// (step groups included).
+    pub fn embedded_objects(&self) -> Vec<Embedded<'_>> {
+        let mut out = Vec::new();
+        for (i, component) in self.spec.components.iter().enumerate() {
+            let Some(props) = &component.properties else {
+                continue;
+            };
+            match component.type_.as_str() {
+                "k8s-objects" => {
+                    let objects = props.get("objects").and_then(Value::as_array);
+                    for (j, value) in objects.into_iter().flatten().enumerate() {
+                        out.push(Embedded {
+                            path: format!("/spec/components/{i}/properties/objects/{j}"),
+                            component: Some(i),
+                            value,
+                        });
+                    }
+                }
+                "raw" => out.push(Embedded {
+                    path: format!("/spec/components/{i}/properties"),
+                    component: Some(i),
+                    value: props,
+                }),
+                _ => {}
+            }
+        }
+        if let Some(steps) = self
+            .spec
+            .workflow
+            .as_ref()
+            .and_then(|w| w.get("steps"))
+            .and_then(Value::as_array)
+        {
+            workflow_objects(steps, "/spec/workflow/steps", &mut out);
+        }
+        out
+    }
+}
+
+/// Objects that `apply-object` steps apply, at any depth of step groups; iterative, so a
+/// deep nesting costs no stack.
+fn workflow_objects<'a>(steps: &'a [Value], base: &str, out: &mut Vec<Embedded<'a>>) {
+    let mut pending: Vec<(String, &'a [Value])> = vec![(base.to_string(), steps)];
+    while let Some((base, steps)) = pending.pop() {
+        for (k, step) in steps.iter().enumerate() {
+            if step.get("type").and_then(Value::as_str) == Some("apply-object")
+                && let Some(value) = step.pointer("/properties/value")
+            {
+                out.push(Embedded {
+                    path: format!("{base}/{k}/properties/value"),
+                    component: None,
+                    value,
+                });
+            }
+            if let Some(sub) = step.get("subSteps").and_then(Value::as_array) {
+                pending.push((format!("{base}/{k}/subSteps"), sub));
+            }
+        }
     }
 }
 

@@ -11,6 +11,11 @@ pub const API_VERSION: &str = "oam-traefik.io/v1alpha1";
 /// The `kind` of the policy file.
 pub const KIND: &str = "AdmissionPolicy";
 
+/// KubeVela's controller, as its chart names its service account.
+pub const DEFAULT_TRUSTED_CONTROLLER: &str = "system:serviceaccount:vela-system:kubevela-vela-core";
+/// cert-manager's controller, as its chart names its service account.
+pub const DEFAULT_ACME_SOLVER: &str = "system:serviceaccount:cert-manager:cert-manager";
+
 /// What a rule does when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -84,6 +89,15 @@ pub struct Policy {
     pub auth_plugins: Vec<String>,
     /// Provider-qualified middleware references outside Kubernetes (`sso@file`) that authenticate.
     pub trusted_middlewares: Vec<String>,
+    /// Address prefixes of the auth services a `forwardAuth` may call to count as
+    /// authentication; empty accepts any non-empty address (and `check` and `/readyz` say so).
+    pub trusted_auth_services: Vec<String>,
+    /// Users (service accounts) whose writes prove that a route or Middleware was rendered
+    /// for an app: KubeVela's controller. Labels alone prove nothing.
+    pub trusted_controllers: Vec<String>,
+    /// Users that may create cert-manager's ACME HTTP-01 solver routes, which serve only
+    /// `/.well-known/acme-challenge/` and so need no identity.
+    pub acme_solvers: Vec<String>,
     /// Ingress classes served by Traefik.
     pub ingress_classes: Vec<String>,
     /// Gateway classes served by Traefik.
@@ -121,13 +135,25 @@ impl Default for Policy {
             allowed_issuers: Vec::new(),
             denied_scopes: Vec::new(),
             max_scopes: 10,
-            route_traits: strings(&["gateway", "http-route", "https-route"]),
+            // KubeVela's built-in route traits and the Traefik addon's.
+            route_traits: strings(&[
+                "gateway",
+                "ingress",
+                "ingress-1-20",
+                "pure-ingress",
+                "http-route",
+                "https-route",
+                "tcp-route",
+            ]),
             exempt_namespaces: strings(&["kube-system"]),
             break_glass: BreakGlass::default(),
             public_namespaces: Vec::new(),
             auth_middleware_kinds: strings(&["forwardAuth", "basicAuth", "digestAuth"]),
             auth_plugins: Vec::new(),
             trusted_middlewares: Vec::new(),
+            trusted_auth_services: Vec::new(),
+            trusted_controllers: strings(&[DEFAULT_TRUSTED_CONTROLLER]),
+            acme_solvers: strings(&[DEFAULT_ACME_SOLVER]),
             ingress_classes: strings(&["traefik"]),
             gateway_classes: strings(&["traefik"]),
             rules: BTreeMap::new(),
@@ -171,6 +197,13 @@ impl Policy {
                 "spec.allowedIssuers: {bad:?} is not an https:// URL"
             )));
         }
+        if let Some(bad) = self.trusted_auth_services.iter().find(|a| {
+            !(a.starts_with("https://") || a.starts_with("http://")) || url_host(a).is_none()
+        }) {
+            return Err(PolicyError::Invalid(format!(
+                "spec.trustedAuthServices: {bad:?} is not an http:// or https:// address with a host"
+            )));
+        }
         if self.break_glass.annotation.is_empty() {
             return Err(PolicyError::Invalid(
                 "spec.breakGlass.annotation must not be empty".to_string(),
@@ -187,6 +220,26 @@ impl Policy {
             .unwrap_or_else(|| rule.info().default_level)
     }
 
+    /// Whether a `forwardAuth` to `address` counts as authentication: under one of the
+    /// trusted auth services (a prefix that ends at a `/`, `?` or the address's end), or
+    /// any address when none is pinned.
+    pub fn trusts_auth_service(&self, address: &str) -> bool {
+        self.trusted_auth_services.is_empty()
+            || self.trusted_auth_services.iter().any(|prefix| {
+                address.strip_prefix(prefix.as_str()).is_some_and(|rest| {
+                    prefix.ends_with('/')
+                        || rest.is_empty()
+                        || rest.starts_with('/')
+                        || rest.starts_with('?')
+                })
+            })
+    }
+
+    /// Whether `username` is a trusted controller, whose writes prove an object was rendered for an app.
+    pub fn is_trusted_controller(&self, username: &str) -> bool {
+        self.trusted_controllers.iter().any(|c| c == username)
+    }
+
     /// Whether objects in `namespace` are never intercepted.
     pub fn is_exempt(&self, namespace: &str) -> bool {
         self.exempt_namespaces.iter().any(|n| n == namespace)
@@ -199,6 +252,29 @@ impl Policy {
         }
         self
     }
+}
+
+/// The host of an `http(s)://host[:port]/...` URL, if it has a well-formed one (no user info).
+pub fn url_host(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') || authority.chars().any(char::is_whitespace) {
+        return None;
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (inside, after) = v6.split_once(']')?;
+            (inside, after.strip_prefix(':'))
+        }
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    (!host.is_empty() && port_ok).then_some(host)
 }
 
 #[cfg(test)]
@@ -262,6 +338,32 @@ mod tests {
         )
         .expect_err("http issuer");
         assert!(err.to_string().contains("allowedIssuers"), "{err}");
+    }
+
+    #[test]
+    fn trusted_auth_services_match_at_a_boundary() {
+        let p = Policy {
+            trusted_auth_services: vec!["http://auth.oam-traefik.svc:8080".into()],
+            ..Policy::default()
+        };
+        assert!(p.trusts_auth_service("http://auth.oam-traefik.svc:8080/verify?provider=oidc"));
+        assert!(p.trusts_auth_service("http://auth.oam-traefik.svc:8080"));
+        assert!(!p.trusts_auth_service("http://auth.oam-traefik.svc:80800/verify"));
+        assert!(!p.trusts_auth_service("http://auth.oam-traefik.svc:8080.evil.io/"));
+        assert!(Policy::default().trusts_auth_service("http://anything/"));
+    }
+
+    #[test]
+    fn url_host_needs_a_host() {
+        assert_eq!(
+            url_host("https://login.example.com/realms/x"),
+            Some("login.example.com")
+        );
+        assert_eq!(url_host("https://idp:8443"), Some("idp"));
+        assert_eq!(url_host("https://"), None);
+        assert_eq!(url_host("https:///path"), None);
+        assert_eq!(url_host("https://user@evil.io/"), None);
+        assert_eq!(url_host("ftp://x"), None);
     }
 
     #[test]

@@ -11,10 +11,13 @@ use crate::lookup::Lookup;
 use crate::middleware::Target;
 use crate::naming;
 use crate::object::Object;
-use crate::owner::Owner;
+use crate::owner::{Owner, Writer};
 use crate::patch;
-use crate::rules::{RuleId, ot001, ot002, ot003, ot004, ot006, ot007, ot008, ot009, ot010};
-use crate::traefik;
+use crate::plan;
+use crate::rules::ot007::BreakGlass;
+use crate::rules::{
+    RuleId, ot001, ot002, ot003, ot004, ot005, ot006, ot007, ot008, ot009, ot010, ot011, ot012,
+};
 
 /// The admission operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -247,8 +250,7 @@ pub fn evaluate(review: &Review, policy: &Policy, lookup: &dyn Lookup) -> Verdic
         };
     }
     let mut out = Findings::new(policy);
-    let mut ops: Vec<PatchOperation> = Vec::new();
-    let mut injected: Vec<String> = Vec::new();
+    let mut mutation = Mutation::default();
     let mut exemption = None;
 
     match (review.operation, review.object) {
@@ -259,35 +261,69 @@ pub fn evaluate(review: &Review, policy: &Policy, lookup: &dyn Lookup) -> Verdic
         }
         (Operation::Create | Operation::Update, Some(object)) => {
             let subject = subject_of(object, &namespace);
-            exemption = ot007::check(
+            let old_meta = review.old_object.map(Object::meta);
+            match ot007::check(
                 object.meta(),
-                review.old_object.map(Object::meta),
+                old_meta,
                 review.requester,
                 &subject,
                 policy,
                 &mut out,
-            );
-            if exemption.is_none() {
-                match object {
-                    Object::Application(app) => {
-                        check_application(app, &namespace, policy, lookup, &mut out);
-                        for (op, reference) in application_patch(app, &namespace, policy) {
-                            ops.push(op);
-                            injected.push(reference);
-                        }
+            ) {
+                BreakGlass::None => {
+                    object_rules(
+                        object,
+                        review,
+                        &namespace,
+                        &subject,
+                        policy,
+                        lookup,
+                        &mut out,
+                        &mut mutation,
+                    );
+                }
+                BreakGlass::Exempt(e) => exemption = Some(e),
+                BreakGlass::Kept(e) => {
+                    // An annotation carried over unchanged exempts only edits that open nothing new.
+                    let mut now = Findings::new(policy);
+                    object_rules(
+                        object,
+                        review,
+                        &namespace,
+                        &subject,
+                        policy,
+                        lookup,
+                        &mut now,
+                        &mut Mutation::default(),
+                    );
+                    let mut before = Findings::new(policy);
+                    if let Some(old) = review.old_object {
+                        object_rules(
+                            old,
+                            review,
+                            &namespace,
+                            &subject,
+                            policy,
+                            lookup,
+                            &mut before,
+                            &mut Mutation::default(),
+                        );
                     }
-                    Object::Middleware(new) => {
-                        if let Some(Object::Middleware(old)) = review.old_object {
-                            ot008::check(old, Some(new), &namespace, policy, lookup, &mut out);
-                        }
-                    }
-                    route => {
-                        if let Some((route_ops, reference)) =
-                            check_route(route, &namespace, &subject, policy, lookup, &mut out)
-                        {
-                            ops.extend(route_ops);
-                            injected.push(reference);
-                        }
+                    let known: std::collections::HashSet<(RuleId, &str)> = before
+                        .items
+                        .iter()
+                        .map(|v| (v.rule, v.path.as_str()))
+                        .collect();
+                    let loosened: Vec<Violation> = now
+                        .items
+                        .into_iter()
+                        .filter(|v| !known.contains(&(v.rule, v.path.as_str())))
+                        .collect();
+                    if loosened.is_empty() {
+                        exemption = Some(e);
+                    } else {
+                        ot007::report_loosening(review.requester, &subject, policy, &mut out);
+                        out.items.extend(loosened);
                     }
                 }
             }
@@ -299,10 +335,72 @@ pub fn evaluate(review: &Review, policy: &Policy, lookup: &dyn Lookup) -> Verdic
     Verdict {
         violations,
         warnings,
-        patch: Patch(ops),
-        injected,
+        patch: Patch(mutation.ops),
+        injected: mutation.injected,
         exemption,
         unresolved: out.unresolved,
+    }
+}
+
+/// The patch being built, with the references it injects.
+#[derive(Default)]
+struct Mutation {
+    ops: Vec<PatchOperation>,
+    injected: Vec<String>,
+}
+
+/// The rules for one object of any kind, as if no break-glass applied.
+#[allow(clippy::too_many_arguments)]
+fn object_rules(
+    object: &Object,
+    review: &Review,
+    namespace: &str,
+    subject: &str,
+    policy: &Policy,
+    lookup: &dyn Lookup,
+    out: &mut Findings,
+    mutation: &mut Mutation,
+) {
+    match object {
+        Object::Application(app) => {
+            check_application(app, namespace, review.requester, policy, lookup, out);
+            for (op, reference) in application_patch(app, namespace, policy, out) {
+                mutation.ops.push(op);
+                mutation.injected.push(reference);
+            }
+        }
+        Object::Middleware(new) => {
+            ot011::check(new, namespace, review.requester, policy, lookup, out);
+            ot012::check(new, namespace, lookup, out);
+            if let Some(Object::Middleware(old)) = review.old_object {
+                ot008::check(old, Some(new), namespace, policy, lookup, out);
+            }
+        }
+        route => {
+            let Some(plan) = plan::plan(
+                route,
+                namespace,
+                Writer::Requester(review.requester),
+                policy,
+                lookup,
+            ) else {
+                return;
+            };
+            ot004::check_route(&plan, subject, out);
+            ot006::check(&plan, subject, out);
+            if let Owner::Identity {
+                middleware,
+                public: false,
+                ..
+            } = &plan.owner
+            {
+                let (ops, reference) = route_patch(route, namespace, middleware.as_str());
+                if !ops.is_empty() {
+                    mutation.ops.extend(ops);
+                    mutation.injected.push(reference);
+                }
+            }
+        }
     }
 }
 
@@ -345,15 +443,39 @@ fn identity_sites(app: &Application) -> Vec<RuleSite<'_>> {
 fn check_application(
     app: &Application,
     namespace: &str,
+    requester: &Requester,
     policy: &Policy,
     lookup: &dyn Lookup,
     out: &mut Findings,
 ) {
-    ot001::check(app, policy, out);
+    ot001::check(app, namespace, requester, policy, lookup, out);
     for site in identity_sites(app) {
         ot002::check(&site, policy, out);
         ot003::check(&site, policy, out);
-        ot004::check_identity(&site, namespace, policy, lookup, out);
+        if let Some(name) = site.rule.middleware.as_deref().filter(|m| !m.is_empty()) {
+            let target = match name.split_once('/') {
+                // `namespace/name`: Traefik lets no route use another namespace's Middleware.
+                Some((ns, n)) => Target::Crd {
+                    namespace: ns.to_string(),
+                    name: n.to_string(),
+                },
+                None => Target::from_ref(
+                    &crate::middleware::MiddlewareRef {
+                        name: name.to_string(),
+                        namespace: None,
+                    },
+                    namespace,
+                ),
+            };
+            let resolution = auth::resolve(&target, namespace, policy, lookup);
+            match resolution {
+                Resolution::Unknown => out.unresolved(target.describe()),
+                _ => {
+                    ot004::check_identity(&site, &target, &resolution, out);
+                    ot005::check_identity(&site, &target, &resolution, out);
+                }
+            }
+        }
         ot009::check(&site, namespace, policy, out);
         ot010::check(&site, out);
     }
@@ -363,128 +485,66 @@ fn check_application(
 const GATEWAY_TRAIT: &str = "gateway";
 
 /// For every component with a non-public identity rule, its middleware reference in the
-/// annotations of each of its `gateway` traits.
+/// annotations of each of its `gateway` traits. A reference that cannot be attached is
+/// refused (OT004), never skipped in silence.
 fn application_patch(
     app: &Application,
     namespace: &str,
     policy: &Policy,
+    out: &mut Findings,
 ) -> Vec<(PatchOperation, String)> {
     let mut ops = Vec::new();
     for (i, component) in app.spec.components.iter().enumerate() {
         let Some((_, rule)) = app.identity_of(i) else {
             continue;
         };
-        let middleware = rule.middleware_name(&app.metadata.name, &component.name);
-        if rule.is_public() || middleware.contains('/') || middleware.contains('@') {
+        if rule.is_public() {
             continue;
         }
-        let reference = naming::ingress_middleware_ref(namespace, &middleware);
+        let mut gateways = component
+            .route_traits(&policy.route_traits)
+            .filter(|(_, t)| t.type_ == GATEWAY_TRAIT)
+            .peekable();
+        if gateways.peek().is_none() {
+            continue;
+        }
+        if app.metadata.name.is_empty() && rule.middleware.as_deref().is_none_or(str::is_empty) {
+            out.add(
+                RuleId::OT004,
+                format!("component \"{}\"", component.name),
+                "/metadata/name".to_string(),
+                "cannot be bound to its generated identity Middleware <app>-<component>-identity: the Application has no name yet (generateName); set metadata.name",
+            );
+            continue;
+        }
+        let middleware = rule.middleware_name(&app.metadata.name, &component.name);
+        if middleware.contains('/') {
+            // Refused by OT004: there is nothing a route in this namespace could attach.
+            continue;
+        }
+        // A provider-qualified name (`sso@file`) is attached as written.
+        let reference = if middleware.contains('@') {
+            middleware
+        } else {
+            naming::ingress_middleware_ref(namespace, &middleware)
+        };
         let index = i.to_string();
-        for (j, t) in component.route_traits(&policy.route_traits) {
-            if t.type_ != GATEWAY_TRAIT {
-                continue;
-            }
+        for (j, t) in gateways {
             let trait_index = j.to_string();
             let path = ["spec", "components", &index, "traits", &trait_index];
-            if let Some(op) = patch::gateway_trait(&path, t.properties.as_ref(), &reference) {
-                ops.push((op, reference.clone()));
+            match patch::gateway_trait(&path, t.properties.as_ref(), &reference) {
+                Ok(Some(op)) => ops.push((op, reference.clone())),
+                Ok(None) => {}
+                Err(why) => out.add(
+                    RuleId::OT004,
+                    format!("component \"{}\"", component.name),
+                    patch::pointer(&path).to_string(),
+                    format!("cannot carry its identity middleware reference {reference}: {why}"),
+                ),
             }
         }
     }
     ops
-}
-
-/// Rules for a route object; returns the patch that attaches the owner's identity middleware.
-/// Every router of the object is judged on its own: one guarded route does not vouch for
-/// its siblings.
-fn check_route(
-    route: &Object,
-    namespace: &str,
-    subject: &str,
-    policy: &Policy,
-    lookup: &dyn Lookup,
-    out: &mut Findings,
-) -> Option<(Vec<PatchOperation>, String)> {
-    if !traefik::serves(route, namespace, policy, lookup) {
-        return None;
-    }
-    let meta = route.meta();
-    let owner = Owner::of(meta, namespace, lookup);
-    let generated = Owner::generated_middleware(meta);
-    let mut resolved: Vec<(Target, Resolution)> = Vec::new();
-    // Routers nobody authenticates: their path, and whether they run any middleware at all.
-    let mut open_routers: Vec<(String, bool)> = Vec::new();
-    for router in route.routers(namespace) {
-        let has_middleware = !router.targets.is_empty();
-        let mut auth = false;
-        let mut unknown = false;
-        for target in router.targets {
-            let resolution = match resolved.iter().find(|(t, _)| *t == target) {
-                Some((_, r)) => r.clone(),
-                None => {
-                    let r = auth::resolve_from(&target, namespace, policy, lookup);
-                    match (&r, &target) {
-                        (Resolution::Missing, Target::Crd { name, .. })
-                            if Some(name) == generated.as_ref() => {}
-                        (Resolution::Unknown, _) => out.unresolved(target.describe()),
-                        _ => ot004::report_route_ref(
-                            subject,
-                            &router.path,
-                            &target.describe(),
-                            &r,
-                            out,
-                        ),
-                    }
-                    resolved.push((target.clone(), r.clone()));
-                    r
-                }
-            };
-            match (&resolution, &target) {
-                (Resolution::Auth, _) => auth = true,
-                // KubeVela creates the generated identity Middleware after admitting the route.
-                (Resolution::Missing, Target::Crd { name, .. })
-                    if Some(name) == generated.as_ref() =>
-                {
-                    auth |= matches!(owner, Owner::Identity { public: false, .. });
-                }
-                (Resolution::Unknown, _) => unknown = true,
-                _ => {}
-            }
-        }
-        if !auth && !unknown {
-            open_routers.push((router.path, has_middleware));
-        }
-    }
-    match owner {
-        Owner::Identity {
-            middleware,
-            public: false,
-            ..
-        } => {
-            let (ops, reference) = route_patch(route, namespace, &middleware);
-            (!ops.is_empty()).then_some((ops, reference))
-        }
-        Owner::Identity { public: true, .. } => None,
-        Owner::Unknown { app } => {
-            out.unresolved(format!(
-                "Application {namespace}/{app} that owns this route"
-            ));
-            None
-        }
-        Owner::None | Owner::NoIdentity { .. } => {
-            for (path, has_middleware) in open_routers {
-                let why = match (&owner, has_middleware) {
-                    (Owner::NoIdentity { app, component }, _) => format!(
-                        "its owner, component \"{component}\" of app \"{app}\", declares no identity rule, and it attaches no auth middleware"
-                    ),
-                    (_, false) => "it attaches no middleware and no OAM app with an identity rule owns it".to_string(),
-                    (_, true) => "none of its middlewares authenticates and no OAM app with an identity rule owns it".to_string(),
-                };
-                ot006::report(subject, &path, &why, out);
-            }
-            None
-        }
-    }
 }
 
 /// The patch that attaches Middleware `name` to a route object, with the reference as injected.
@@ -505,7 +565,10 @@ fn route_patch(route: &Object, namespace: &str, name: &str) -> (Vec<PatchOperati
             patch::ingress_route(r, namespace, name),
             format!("{namespace}/{name}"),
         ),
-        Object::HttpRoute(h) => (patch::http_route(h, name), format!("{namespace}/{name}")),
-        Object::Application(_) | Object::Middleware(_) => (Vec::new(), String::new()),
+        Object::HttpRoute(h) | Object::GrpcRoute(h) => {
+            (patch::http_route(h, name), format!("{namespace}/{name}"))
+        }
+        // Nothing to attach to: TCP routes run no HTTP middleware (OT006 refuses them).
+        _ => (Vec::new(), String::new()),
     }
 }

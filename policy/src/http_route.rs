@@ -139,6 +139,38 @@ impl HttpRouteRule {
             .filter_map(HttpRouteFilter::middleware_name)
     }
 
+    /// The path values of its matches (`None` for a match without a path, or a regular
+    /// expression, which may match anything); `[None]` without matches.
+    pub fn paths(&self) -> Vec<Option<String>> {
+        if self.matches.is_empty() {
+            return vec![None];
+        }
+        self.matches
+            .iter()
+            .map(|m| {
+                let kind = m
+                    .pointer("/path/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("PathPrefix");
+                m.pointer("/path/value")
+                    .and_then(Value::as_str)
+                    .filter(|_| kind == "PathPrefix" || kind == "Exact")
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    /// Whether the rule forwards to a backend: one with a `RequestRedirect` filter and no
+    /// `backendRefs` answers every request with a redirect.
+    pub fn forwards(&self) -> bool {
+        let redirects = self
+            .filters
+            .iter()
+            .flatten()
+            .any(|f| f.type_ == "RequestRedirect");
+        !(redirects && self.backend_refs.is_empty())
+    }
+
     /// The Middlewares this rule runs (same namespace only, as ExtensionRef allows), in order.
     pub fn targets(&self, namespace: &str) -> Vec<Target> {
         dedup_targets(self.middleware_names().map(|name| Target::Crd {

@@ -12,6 +12,7 @@ use crate::error::{ParseError, from_value};
 use crate::lookup::{Answer, Lookup};
 use crate::meta::ObjectRef;
 use crate::middleware::{Middleware, Target};
+use crate::naming;
 use crate::object::Object;
 
 type Key = (String, String);
@@ -22,8 +23,9 @@ type Key = (String, String);
 pub struct Index {
     complete: bool,
     middlewares: HashMap<Key, Arc<Middleware>>,
+    middlewares_by_key: HashMap<String, Vec<Arc<Middleware>>>,
     applications: HashMap<Key, Arc<Application>>,
-    routes_by_middleware: HashMap<Key, Vec<ObjectRef>>,
+    routes_by_key: HashMap<String, Vec<ObjectRef>>,
     ingress_classes: HashMap<String, String>,
     gateways: HashMap<Key, String>,
     gateway_classes: HashMap<String, String>,
@@ -49,17 +51,22 @@ impl Index {
             Object::Middleware(mw) => {
                 let mut mw = mw.clone();
                 mw.metadata.namespace = Some(ns.clone());
-                self.middlewares.insert((ns, name), Arc::new(mw));
+                let mw = Arc::new(mw);
+                let key = naming::crd_key(&ns, &name);
+                let same_key = self.middlewares_by_key.entry(key).or_default();
+                same_key.retain(|m| {
+                    m.metadata.name != name || m.metadata.namespace != mw.metadata.namespace
+                });
+                same_key.push(mw.clone());
+                self.middlewares.insert((ns, name), mw);
             }
             route => {
                 let reference = route.object_ref(&ns);
-                for target in route.middleware_targets(&ns) {
-                    if let Target::Crd { namespace, name } = target {
-                        self.routes_by_middleware
-                            .entry((namespace, name))
-                            .or_default()
-                            .push(reference.clone());
-                    }
+                for key in route.middleware_targets(&ns).iter().filter_map(Target::key) {
+                    self.routes_by_key
+                        .entry(key)
+                        .or_default()
+                        .push(reference.clone());
                 }
             }
         }
@@ -124,12 +131,20 @@ impl Lookup for Index {
         self.answer(self.middlewares.get(&key(namespace, name)))
     }
 
+    fn middlewares_by_key(&self, key: &str) -> Answer<Vec<Arc<Middleware>>> {
+        match self.middlewares_by_key.get(key) {
+            Some(found) => Answer::Found(found.clone()),
+            None if self.complete => Answer::Found(Vec::new()),
+            None => Answer::Unknown,
+        }
+    }
+
     fn application(&self, namespace: &str, name: &str) -> Answer<Arc<Application>> {
         self.answer(self.applications.get(&key(namespace, name)))
     }
 
     fn routes_using_middleware(&self, namespace: &str, name: &str) -> Answer<Vec<ObjectRef>> {
-        match self.routes_by_middleware.get(&key(namespace, name)) {
+        match self.routes_by_key.get(&naming::crd_key(namespace, name)) {
             Some(routes) => Answer::Found(routes.clone()),
             None if self.complete => Answer::Found(Vec::new()),
             None => Answer::Unknown,

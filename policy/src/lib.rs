@@ -22,6 +22,7 @@ pub mod naming;
 pub mod object;
 pub mod owner;
 pub mod patch;
+pub mod plan;
 pub mod routes;
 pub mod rules;
 pub mod traefik;

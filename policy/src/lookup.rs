@@ -14,7 +14,8 @@ pub enum Answer<T> {
     Found(T),
     /// The thing surely does not exist.
     Missing,
-    /// Nobody can say: no cluster, or a cache not yet synced. Never a violation by itself.
+    /// Nobody can say: no cluster, or an object outside the files checked. Never proof of
+    /// anything: an unknown Middleware guards nothing.
     Unknown,
 }
 
@@ -42,11 +43,15 @@ pub trait Lookup {
     /// The Middleware `namespace/name`.
     fn middleware(&self, namespace: &str, name: &str) -> Answer<Arc<Middleware>>;
 
+    /// Every Middleware, in any namespace, that Traefik files under the `kubernetescrd` key
+    /// `key` (`naming::crd_key`): more than one is a collision.
+    fn middlewares_by_key(&self, key: &str) -> Answer<Vec<Arc<Middleware>>>;
+
     /// The Application `namespace/name`.
     fn application(&self, namespace: &str, name: &str) -> Answer<Arc<Application>>;
 
-    /// The route objects (Ingress, IngressRoute, HTTPRoute) in `namespace` that attach
-    /// the Middleware `namespace/name` (use `Object::middleware_targets` to index them).
+    /// The route objects, in any namespace, whose references Traefik resolves to the
+    /// Middleware `namespace/name` (by its key; use `Object::middleware_targets` to index them).
     fn routes_using_middleware(&self, namespace: &str, name: &str) -> Answer<Vec<ObjectRef>>;
 
     /// The `spec.controller` of IngressClass `name`.
@@ -65,6 +70,9 @@ pub struct NoLookup;
 
 impl Lookup for NoLookup {
     fn middleware(&self, _: &str, _: &str) -> Answer<Arc<Middleware>> {
+        Answer::Unknown
+    }
+    fn middlewares_by_key(&self, _: &str) -> Answer<Vec<Arc<Middleware>>> {
         Answer::Unknown
     }
     fn application(&self, _: &str, _: &str) -> Answer<Arc<Application>> {

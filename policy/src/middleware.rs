@@ -55,26 +55,37 @@ pub struct MiddlewareRef {
     pub namespace: Option<String>,
 }
 
-/// Where a middleware reference leads, resolved against the referring object's namespace.
+/// Where a middleware reference leads, as Traefik resolves it. Traefik files every
+/// Middleware object under one key, `normalize(<namespace>-<name>)`, and looks every
+/// reference up by that key: an IngressRoute's `{name, namespace}`, a chain member, an
+/// HTTPRoute `ExtensionRef` and an Ingress annotation's `<key>@kubernetescrd` alike.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target {
-    /// A Middleware object in this namespace with this name.
+    /// A Middleware object named by namespace and name.
     Crd {
         /// Namespace of the Middleware.
         namespace: String,
         /// Name of the Middleware.
         name: String,
     },
-    /// A provider-qualified reference that no Kubernetes object answers (`sso@file`).
+    /// A `kubernetescrd` provider key as an Ingress annotation writes it (`shop-orders-sso`).
+    Key(String),
+    /// A reference to another provider (`sso@file`, `api@internal`): only the policy's
+    /// `trustedMiddlewares` make one count, since nothing in the cluster says what it is.
     External(String),
-    /// An Ingress annotation reference whose namespace prefix is not the Ingress's namespace.
-    ForeignNamespace(String),
+    /// A reference Traefik can never resolve (a bare name in an Ingress annotation, an
+    /// empty name): the router is refused, or worse, served by whatever takes the name later.
+    Unresolvable(String),
 }
+
+/// The provider suffix of Traefik's Kubernetes CRD provider.
+pub const CRD_PROVIDER: &str = "kubernetescrd";
 
 impl Target {
     /// Resolve an IngressRoute or chain reference made from `namespace`.
     pub fn from_ref(reference: &MiddlewareRef, namespace: &str) -> Target {
         match naming::split_provider(&reference.name) {
+            ("", _) => Target::Unresolvable(reference.name.clone()),
             (name, None) => Target::Crd {
                 namespace: reference
                     .namespace
@@ -83,28 +94,27 @@ impl Target {
                     .unwrap_or_else(|| namespace.to_string()),
                 name: name.to_string(),
             },
-            (qualified, Some("kubernetescrd")) => Target::from_qualified(qualified, namespace),
+            (key, Some(CRD_PROVIDER)) => Target::Key(key.to_string()),
             _ => Target::External(reference.name.clone()),
         }
     }
 
-    /// Resolve one entry of the Ingress annotation `router.middlewares` made from `namespace`.
-    pub fn from_annotation_entry(entry: &str, namespace: &str) -> Target {
+    /// Resolve one entry of the Ingress annotation `router.middlewares`.
+    pub fn from_annotation_entry(entry: &str) -> Target {
         match naming::split_provider(entry) {
-            (qualified, Some("kubernetescrd")) => Target::from_qualified(qualified, namespace),
+            ("", _) | (_, None) => Target::Unresolvable(entry.to_string()),
+            (key, Some(CRD_PROVIDER)) => Target::Key(key.to_string()),
             _ => Target::External(entry.to_string()),
         }
     }
 
-    /// `<namespace>-<name>` as Traefik qualifies it; only the referrer's own namespace is resolvable.
-    fn from_qualified(qualified: &str, namespace: &str) -> Target {
-        let prefix = format!("{}-", naming::normalize(namespace));
-        match qualified.strip_prefix(&prefix) {
-            Some(name) if !name.is_empty() => Target::Crd {
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-            },
-            _ => Target::ForeignNamespace(format!("{qualified}@kubernetescrd")),
+    /// The `kubernetescrd` key Traefik looks this reference up by, if it is one.
+    pub fn key(&self) -> Option<String> {
+        match self {
+            Target::Crd { namespace, name } => Some(naming::crd_key(namespace, name)),
+            // Traefik compares the annotation's key as written with its normalised keys.
+            Target::Key(key) => Some(key.clone()),
+            Target::External(_) | Target::Unresolvable(_) => None,
         }
     }
 
@@ -112,21 +122,28 @@ impl Target {
     pub fn describe(&self) -> String {
         match self {
             Target::Crd { namespace, name } => format!("Middleware {namespace}/{name}"),
-            Target::External(r) => format!("middleware {r}"),
-            Target::ForeignNamespace(r) => format!("middleware {r}"),
+            Target::Key(key) => format!("middleware {key}@{CRD_PROVIDER}"),
+            Target::External(r) | Target::Unresolvable(r) => format!("middleware {r:?}"),
+        }
+    }
+
+    /// The reference as a table shows it: `namespace/name`, else as written.
+    pub fn display_name(&self) -> String {
+        match self {
+            Target::Crd { namespace, name } => format!("{namespace}/{name}"),
+            Target::Key(key) => format!("{key}@{CRD_PROVIDER}"),
+            Target::External(r) | Target::Unresolvable(r) => r.clone(),
         }
     }
 }
 
-/// The targets in order, each once (Traefik runs a middleware once per router).
+/// The targets in order, each once (Traefik runs a middleware once per router). Linear.
 pub(crate) fn dedup_targets(targets: impl IntoIterator<Item = Target>) -> Vec<Target> {
-    let mut out: Vec<Target> = Vec::new();
-    for t in targets {
-        if !out.contains(&t) {
-            out.push(t);
-        }
-    }
-    out
+    let mut seen = std::collections::HashSet::new();
+    targets
+        .into_iter()
+        .filter(|t| seen.insert(t.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -134,26 +151,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn annotation_entry_in_own_namespace_resolves() {
+    fn annotation_entries_are_keys_or_other_providers() {
         assert_eq!(
-            Target::from_annotation_entry("shop-orders-sso@kubernetescrd", "shop"),
-            Target::Crd {
-                namespace: "shop".into(),
-                name: "orders-sso".into()
-            }
+            Target::from_annotation_entry("shop-orders-sso@kubernetescrd"),
+            Target::Key("shop-orders-sso".into())
         );
+        assert!(matches!(
+            Target::from_annotation_entry("sso@file"),
+            Target::External(_)
+        ));
+        assert!(matches!(
+            Target::from_annotation_entry("api@internal"),
+            Target::External(_)
+        ));
+        // Without a provider Traefik qualifies the name with the Ingress provider, which
+        // has no middlewares: the reference can never resolve.
+        assert!(matches!(
+            Target::from_annotation_entry("shop-orders-sso"),
+            Target::Unresolvable(_)
+        ));
     }
 
     #[test]
-    fn annotation_entry_of_other_namespace_is_foreign() {
-        assert!(matches!(
-            Target::from_annotation_entry("other-sso@kubernetescrd", "shop"),
-            Target::ForeignNamespace(_)
-        ));
-        assert!(matches!(
-            Target::from_annotation_entry("sso@file", "shop"),
-            Target::External(_)
-        ));
+    fn crd_reference_and_annotation_share_traefiks_key() {
+        let by_ref = Target::Crd {
+            namespace: "shop".into(),
+            name: "orders.sso".into(),
+        };
+        assert_eq!(by_ref.key().as_deref(), Some("shop-orders-sso"));
+        assert_eq!(
+            Target::from_annotation_entry("shop-orders-sso@kubernetescrd").key(),
+            by_ref.key()
+        );
     }
 
     #[test]

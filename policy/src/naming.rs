@@ -18,6 +18,17 @@ pub fn ingress_middleware_ref(namespace: &str, name: &str) -> String {
     )
 }
 
+/// The key Traefik's CRD provider files the Middleware `namespace/name` under.
+pub fn crd_key(namespace: &str, name: &str) -> String {
+    normalize(&format!("{namespace}-{name}"))
+}
+
+/// Whether a Middleware name is reserved for generated identity Middlewares: its
+/// Traefik-normalised form ends in `-identity`, as `<app>-<component>-identity` does.
+pub fn is_reserved_identity_name(name: &str) -> bool {
+    normalize(name).ends_with("-identity")
+}
+
 /// The generated identity Middleware of a component: `<app>-<component>-identity`.
 pub fn identity_middleware_name(app: &str, component: &str) -> String {
     format!("{app}-{component}-identity")

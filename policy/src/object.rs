@@ -24,26 +24,46 @@ pub enum Kind {
     HttpRoute,
     /// `traefik.io` Middleware.
     Middleware,
+    /// `traefik.io` IngressRouteTCP: bytes passed through, no HTTP middleware can run.
+    IngressRouteTcp,
+    /// `gateway.networking.k8s.io` GRPCRoute.
+    GrpcRoute,
+    /// `gateway.networking.k8s.io` TCPRoute.
+    TcpRoute,
+    /// `gateway.networking.k8s.io` TLSRoute.
+    TlsRoute,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Application,
         Kind::Ingress,
         Kind::IngressRoute,
         Kind::HttpRoute,
         Kind::Middleware,
+        Kind::IngressRouteTcp,
+        Kind::GrpcRoute,
+        Kind::TcpRoute,
+        Kind::TlsRoute,
     ];
 
     /// The kind of an object of this API group and kind, if oam-traefik reads it.
+    /// Traefik v2's `traefik.containo.us` group reads as `traefik.io`: a cluster that still
+    /// serves it exposes routes through it.
     pub fn from_group_kind(group: &str, kind: &str) -> Option<Kind> {
         match (group, kind) {
             ("core.oam.dev", "Application") => Some(Kind::Application),
             ("networking.k8s.io", "Ingress") => Some(Kind::Ingress),
-            ("traefik.io", "IngressRoute") => Some(Kind::IngressRoute),
+            ("traefik.io" | "traefik.containo.us", "IngressRoute") => Some(Kind::IngressRoute),
+            ("traefik.io" | "traefik.containo.us", "Middleware") => Some(Kind::Middleware),
+            ("traefik.io" | "traefik.containo.us", "IngressRouteTCP") => {
+                Some(Kind::IngressRouteTcp)
+            }
             ("gateway.networking.k8s.io", "HTTPRoute") => Some(Kind::HttpRoute),
-            ("traefik.io", "Middleware") => Some(Kind::Middleware),
+            ("gateway.networking.k8s.io", "GRPCRoute") => Some(Kind::GrpcRoute),
+            ("gateway.networking.k8s.io", "TCPRoute") => Some(Kind::TcpRoute),
+            ("gateway.networking.k8s.io", "TLSRoute") => Some(Kind::TlsRoute),
             _ => None,
         }
     }
@@ -62,6 +82,10 @@ impl Kind {
             Kind::IngressRoute => "IngressRoute",
             Kind::HttpRoute => "HTTPRoute",
             Kind::Middleware => "Middleware",
+            Kind::IngressRouteTcp => "IngressRouteTCP",
+            Kind::GrpcRoute => "GRPCRoute",
+            Kind::TcpRoute => "TCPRoute",
+            Kind::TlsRoute => "TLSRoute",
         }
     }
 
@@ -70,14 +94,16 @@ impl Kind {
         match self {
             Kind::Application => "core.oam.dev",
             Kind::Ingress => "networking.k8s.io",
-            Kind::IngressRoute | Kind::Middleware => "traefik.io",
-            Kind::HttpRoute => "gateway.networking.k8s.io",
+            Kind::IngressRoute | Kind::Middleware | Kind::IngressRouteTcp => "traefik.io",
+            Kind::HttpRoute | Kind::GrpcRoute | Kind::TcpRoute | Kind::TlsRoute => {
+                "gateway.networking.k8s.io"
+            }
         }
     }
 
     /// Whether objects of this kind are routes that Traefik serves.
     pub fn is_route(self) -> bool {
-        matches!(self, Kind::Ingress | Kind::IngressRoute | Kind::HttpRoute)
+        !matches!(self, Kind::Application | Kind::Middleware)
     }
 }
 
@@ -100,6 +126,14 @@ pub enum Object {
     HttpRoute(HttpRoute),
     /// A Middleware.
     Middleware(Middleware),
+    /// An IngressRouteTCP (the IngressRoute view: the same routes, matches and services).
+    IngressRouteTcp(IngressRoute),
+    /// A GRPCRoute (the HTTPRoute view: parents, hostnames, rules with filters).
+    GrpcRoute(HttpRoute),
+    /// A TCPRoute (the HTTPRoute view: parents and rules).
+    TcpRoute(HttpRoute),
+    /// A TLSRoute (the HTTPRoute view: parents, hostnames and rules).
+    TlsRoute(HttpRoute),
 }
 
 impl Object {
@@ -114,6 +148,10 @@ impl Object {
             Kind::IngressRoute => Object::IngressRoute(from_value(value)?),
             Kind::HttpRoute => Object::HttpRoute(from_value(value)?),
             Kind::Middleware => Object::Middleware(from_value(value)?),
+            Kind::IngressRouteTcp => Object::IngressRouteTcp(from_value(value)?),
+            Kind::GrpcRoute => Object::GrpcRoute(from_value(value)?),
+            Kind::TcpRoute => Object::TcpRoute(from_value(value)?),
+            Kind::TlsRoute => Object::TlsRoute(from_value(value)?),
         })
     }
 
@@ -129,6 +167,10 @@ impl Object {
             Kind::IngressRoute => Object::IngressRoute(from_json_str(json)?),
             Kind::HttpRoute => Object::HttpRoute(from_json_str(json)?),
             Kind::Middleware => Object::Middleware(from_json_str(json)?),
+            Kind::IngressRouteTcp => Object::IngressRouteTcp(from_json_str(json)?),
+            Kind::GrpcRoute => Object::GrpcRoute(from_json_str(json)?),
+            Kind::TcpRoute => Object::TcpRoute(from_json_str(json)?),
+            Kind::TlsRoute => Object::TlsRoute(from_json_str(json)?),
         })
     }
 
@@ -149,6 +191,10 @@ impl Object {
             Object::IngressRoute(_) => Kind::IngressRoute,
             Object::HttpRoute(_) => Kind::HttpRoute,
             Object::Middleware(_) => Kind::Middleware,
+            Object::IngressRouteTcp(_) => Kind::IngressRouteTcp,
+            Object::GrpcRoute(_) => Kind::GrpcRoute,
+            Object::TcpRoute(_) => Kind::TcpRoute,
+            Object::TlsRoute(_) => Kind::TlsRoute,
         }
     }
 
@@ -160,6 +206,8 @@ impl Object {
             Object::IngressRoute(o) => &o.metadata,
             Object::HttpRoute(o) => &o.metadata,
             Object::Middleware(o) => &o.metadata,
+            Object::IngressRouteTcp(o) => &o.metadata,
+            Object::GrpcRoute(o) | Object::TcpRoute(o) | Object::TlsRoute(o) => &o.metadata,
         }
     }
 
@@ -174,44 +222,113 @@ impl Object {
 
     /// The routers Traefik builds from a route object, each with the JSON pointer of its
     /// definition and the Middlewares it runs: one for an Ingress (the annotation applies to
-    /// all its paths), one per IngressRoute route, one per HTTPRoute rule. Empty for other kinds.
+    /// all its paths), one per IngressRoute route, one per Gateway API rule. Empty for other kinds.
     pub fn routers(&self, namespace: &str) -> Vec<Router> {
         let ns = self.meta().namespace_or(namespace);
         match self {
-            Object::Ingress(i) => vec![Router {
-                path: crate::patch::pointer(&["metadata", "annotations", MIDDLEWARES_ANNOTATION])
+            Object::Ingress(i) => {
+                let mut paths: Vec<Option<String>> = i
+                    .spec
+                    .rules
+                    .iter()
+                    .flat_map(|r| {
+                        let paths = r
+                            .http
+                            .as_ref()
+                            .map(|h| h.paths.as_slice())
+                            .unwrap_or_default();
+                        // A rule without paths serves its whole host.
+                        if paths.is_empty() {
+                            vec![None]
+                        } else {
+                            paths.iter().map(|p| p.path.clone()).collect()
+                        }
+                    })
+                    .collect();
+                if i.spec.default_backend.is_some() {
+                    paths.push(None);
+                }
+                vec![Router {
+                    path: crate::patch::pointer(&[
+                        "metadata",
+                        "annotations",
+                        MIDDLEWARES_ANNOTATION,
+                    ])
                     .to_string(),
-                targets: dedup_targets(
-                    i.middleware_entries()
-                        .into_iter()
-                        .map(|e| Target::from_annotation_entry(e, ns)),
-                ),
-            }],
-            Object::IngressRoute(r) => r
-                .spec
-                .routes
-                .iter()
-                .enumerate()
-                .map(|(i, route)| Router {
-                    path: format!("/spec/routes/{i}"),
-                    targets: route.targets(ns),
-                })
-                .collect(),
-            // Without rules, the API server defaults one rule that matches everything.
-            Object::HttpRoute(h) => match &h.spec.rules {
-                None => vec![Router {
-                    path: "/spec/rules".to_string(),
-                    targets: Vec::new(),
-                }],
-                Some(rules) => rules
+                    targets: dedup_targets(
+                        i.middleware_entries()
+                            .into_iter()
+                            .map(Target::from_annotation_entry),
+                    ),
+                    http: true,
+                    tls: false,
+                    paths,
+                    forwards: true,
+                }]
+            }
+            Object::IngressRoute(r) => {
+                let tls = r.spec.tls.as_ref().is_some_and(|t| !t.is_null());
+                r.spec
+                    .routes
                     .iter()
                     .enumerate()
-                    .map(|(i, rule)| Router {
-                        path: format!("/spec/rules/{i}"),
-                        targets: rule.targets(ns),
+                    .map(|(i, route)| Router {
+                        path: format!("/spec/routes/{i}"),
+                        targets: route.targets(ns),
+                        http: true,
+                        tls,
+                        paths: vec![None],
+                        forwards: true,
                     })
-                    .collect(),
-            },
+                    .collect()
+            }
+            Object::IngressRouteTcp(r) => (0..r.spec.routes.len().max(1))
+                .map(|i| Router {
+                    path: format!("/spec/routes/{i}"),
+                    targets: Vec::new(),
+                    http: false,
+                    tls: false,
+                    paths: vec![None],
+                    forwards: true,
+                })
+                .collect(),
+            Object::HttpRoute(h) | Object::GrpcRoute(h) => {
+                match &h.spec.rules {
+                    // Without rules, the API server defaults one rule that matches everything.
+                    None => vec![Router {
+                        path: "/spec/rules".to_string(),
+                        targets: Vec::new(),
+                        http: true,
+                        tls: false,
+                        paths: vec![None],
+                        forwards: true,
+                    }],
+                    Some(rules) => rules
+                        .iter()
+                        .enumerate()
+                        .map(|(i, rule)| Router {
+                            path: format!("/spec/rules/{i}"),
+                            targets: rule.targets(ns),
+                            http: true,
+                            tls: false,
+                            paths: rule.paths(),
+                            forwards: rule.forwards(),
+                        })
+                        .collect(),
+                }
+            }
+            Object::TcpRoute(h) | Object::TlsRoute(h) => {
+                (0..h.spec.rules.as_ref().map_or(0, Vec::len).max(1))
+                    .map(|i| Router {
+                        path: format!("/spec/rules/{i}"),
+                        targets: Vec::new(),
+                        http: false,
+                        tls: false,
+                        paths: vec![None],
+                        forwards: true,
+                    })
+                    .collect()
+            }
             Object::Application(_) | Object::Middleware(_) => Vec::new(),
         }
     }
@@ -222,11 +339,21 @@ impl Object {
     }
 }
 
-/// One router of a route object: where it is defined, and the Middlewares it runs.
+/// One router of a route object: where it is defined, the Middlewares it runs, and what
+/// it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Router {
     /// JSON pointer of its definition in the object.
     pub path: String,
     /// The Middlewares it runs, in Traefik's order.
     pub targets: Vec<Target>,
+    /// Whether HTTP middlewares run on it: TCP and TLS routes pass bytes through, so
+    /// nothing can authenticate them.
+    pub http: bool,
+    /// Whether it is served only over TLS.
+    pub tls: bool,
+    /// The request paths it matches, `None` for any path.
+    pub paths: Vec<Option<String>>,
+    /// Whether it forwards to a backend at all (a Gateway API rule that only redirects does not).
+    pub forwards: bool,
 }

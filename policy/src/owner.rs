@@ -1,5 +1,9 @@
-//! Which app owns a route: KubeVela's labels, checked against the Application itself.
+//! Which app owns a route. KubeVela's labels are only a claim: a route counts as rendered
+//! for an app when a trusted controller (KubeVela's service account, from the policy)
+//! wrote it in the app's own namespace, and the app exists with that component.
 
+use crate::config::Policy;
+use crate::evaluate::Requester;
 use crate::lookup::{Answer, Lookup};
 use crate::meta::Meta;
 
@@ -10,11 +14,28 @@ pub const APP_NAMESPACE_LABEL: &str = "app.oam.dev/namespace";
 /// Label with the owning component's name.
 pub const COMPONENT_LABEL: &str = "app.oam.dev/component";
 
-/// What the labels of a route say about its owner, once checked.
+/// Who wrote the object, as far as the caller knows.
+#[derive(Debug, Clone, Copy)]
+pub enum Writer<'a> {
+    /// The admission request's user: ownership must be proven by it.
+    Requester(&'a Requester),
+    /// A stored object shown by the plugin: the webhook proved its claim when it was written.
+    Admitted,
+}
+
+/// What a route's labels claim about its owner, once checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
     /// No KubeVela labels: nobody owns it.
     None,
+    /// The labels name an app, but the writer is not a trusted controller, or the app lives
+    /// in another namespace: the claim is ignored.
+    Unproven {
+        /// App name from the labels.
+        app: String,
+        /// Why the claim does not count.
+        why: String,
+    },
     /// The labels name an app that cannot be looked up now.
     Unknown {
         /// App name from the labels.
@@ -41,18 +62,41 @@ pub enum Owner {
 }
 
 impl Owner {
-    /// The owner of a route in `namespace` with this metadata.
-    pub fn of(meta: &Meta, namespace: &str, lookup: &dyn Lookup) -> Owner {
+    /// The owner of a route in `namespace` with this metadata, written by `writer`.
+    pub fn of(
+        meta: &Meta,
+        namespace: &str,
+        writer: Writer<'_>,
+        policy: &Policy,
+        lookup: &dyn Lookup,
+    ) -> Owner {
         let Some(app) = meta.label(APP_NAME_LABEL).filter(|a| !a.is_empty()) else {
             return Owner::None;
         };
         let app_ns = meta.label(APP_NAMESPACE_LABEL).unwrap_or(namespace);
+        if app_ns != namespace {
+            return Owner::Unproven {
+                app: app.to_string(),
+                why: format!("its labels name an app in namespace {app_ns:?}, not its own"),
+            };
+        }
+        if let Writer::Requester(r) = writer
+            && !policy.is_trusted_controller(&r.username)
+        {
+            return Owner::Unproven {
+                app: app.to_string(),
+                why: format!(
+                    "its labels name app {app:?}, but only a trusted controller's writes prove that (written by {:?})",
+                    r.username
+                ),
+            };
+        }
         let component = meta.label(COMPONENT_LABEL).unwrap_or_default();
         let no_identity = || Owner::NoIdentity {
             app: app.to_string(),
             component: component.to_string(),
         };
-        let application = match lookup.application(app_ns, app) {
+        let application = match lookup.application(namespace, app) {
             Answer::Found(a) => a,
             Answer::Missing => return no_identity(),
             Answer::Unknown => {
@@ -76,11 +120,19 @@ impl Owner {
         }
     }
 
-    /// The name of the generated identity Middleware the labels point at, which KubeVela
-    /// creates after admission and so is never reported missing.
-    pub fn generated_middleware(meta: &Meta) -> Option<String> {
-        let app = meta.label(APP_NAME_LABEL)?;
-        let component = meta.label(COMPONENT_LABEL)?;
-        Some(crate::naming::identity_middleware_name(app, component))
+    /// The generated identity Middleware of a proven owner, which KubeVela creates with
+    /// the route and so may not exist yet when the route is admitted.
+    pub fn pending_middleware(&self) -> Option<&str> {
+        match self {
+            Owner::Identity {
+                app,
+                component,
+                middleware,
+                public: false,
+            } if *middleware == crate::naming::identity_middleware_name(app, component) => {
+                Some(middleware)
+            }
+            _ => None,
+        }
     }
 }

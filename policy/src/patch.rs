@@ -69,36 +69,64 @@ pub fn annotation(
     })
 }
 
-/// Put `reference` into `properties.annotations` of a `gateway` trait at `trait_path`.
-/// Properties that are not a map, or annotations that are not strings, are left alone.
+/// Put `reference` into `properties.annotations` of a `gateway` trait at `trait_path`;
+/// `Ok(None)` when it is already there. Properties or annotations of the wrong shape are
+/// an error, never a reason to skip the reference.
 pub fn gateway_trait(
     trait_path: &[&str],
     properties: Option<&Value>,
     reference: &str,
-) -> Option<PatchOperation> {
-    let mut props_path = trait_path.to_vec();
-    props_path.push("properties");
+) -> Result<Option<PatchOperation>, String> {
+    let mut path = trait_path.to_vec();
+    path.push("properties");
     let props = match properties {
         None | Some(Value::Null) => {
-            let merged = merge_middleware_list(None, reference)?;
-            return Some(add(
-                &props_path,
-                json!({ "annotations": { MIDDLEWARES_ANNOTATION: merged } }),
-            ));
+            return Ok(Some(add(
+                &path,
+                json!({ "annotations": { MIDDLEWARES_ANNOTATION: reference } }),
+            )));
         }
         Some(Value::Object(map)) => map,
-        Some(_) => return None,
+        Some(other) => return Err(format!("properties is {}, not a map", type_name(other))),
     };
-    let annotations: Option<BTreeMap<String, String>> = match props.get("annotations") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(serde_json::from_value(v.clone()).ok()?),
+    path.push("annotations");
+    let annotations = match props.get("annotations") {
+        None | Some(Value::Null) => {
+            return Ok(Some(add(
+                &path,
+                json!({ MIDDLEWARES_ANNOTATION: reference }),
+            )));
+        }
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return Err(format!(
+                "properties.annotations is {}, not a map",
+                type_name(other)
+            ));
+        }
     };
-    if props.get("annotations") == Some(&Value::Null) {
-        let merged = merge_middleware_list(None, reference)?;
-        props_path.push("annotations");
-        return Some(add(&props_path, json!({ MIDDLEWARES_ANNOTATION: merged })));
+    path.push(MIDDLEWARES_ANNOTATION);
+    match annotations.get(MIDDLEWARES_ANNOTATION) {
+        None | Some(Value::Null) => Ok(Some(add(&path, Value::String(reference.to_string())))),
+        Some(Value::String(existing)) => Ok(merge_middleware_list(Some(existing), reference)
+            .map(|merged| replace(&path, Value::String(merged)))),
+        Some(other) => Err(format!(
+            "properties.annotations[{MIDDLEWARES_ANNOTATION:?}] is {}, not a string",
+            type_name(other)
+        )),
     }
-    annotation(&props_path, annotations.as_ref(), reference)
+}
+
+/// A JSON value's type in words.
+pub fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
 }
 
 /// Put Middleware `name` first in every route of an IngressRoute that lacks it.

@@ -6,16 +6,15 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::application::Application;
-use crate::auth::{self, Resolution};
+use crate::auth::Resolution;
 use crate::config::Policy;
 use crate::evaluate::{Operation, Requester, Review, Violation, evaluate};
 use crate::identity::IdentityRule;
 use crate::lookup::{Answer, Lookup};
 use crate::meta::{Meta, ObjectRef};
-use crate::middleware::Target;
 use crate::object::Object;
-use crate::owner::{APP_NAME_LABEL, APP_NAMESPACE_LABEL, COMPONENT_LABEL, Owner};
-use crate::traefik;
+use crate::owner::{APP_NAME_LABEL, APP_NAMESPACE_LABEL, COMPONENT_LABEL, Owner, Writer};
+use crate::plan::{self, Guard};
 
 /// Whether a route is guarded, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -64,7 +63,13 @@ pub enum MiddlewareState {
     Missing,
     /// It points into another namespace, which Traefik does not allow by default.
     OtherNamespace,
-    /// Nobody can say (an untrusted provider-qualified reference, or no lookup).
+    /// Several Middlewares share its Traefik key.
+    Ambiguous,
+    /// Another provider's middleware that the policy does not trust.
+    Untrusted,
+    /// Traefik can never resolve it.
+    Unresolvable,
+    /// Nobody can say (no lookup, or outside the files checked).
     Unknown,
 }
 
@@ -76,6 +81,9 @@ impl MiddlewareState {
             MiddlewareState::NotAuth => "does not authenticate",
             MiddlewareState::Missing => "missing",
             MiddlewareState::OtherNamespace => "other namespace",
+            MiddlewareState::Ambiguous => "ambiguous key",
+            MiddlewareState::Untrusted => "untrusted provider",
+            MiddlewareState::Unresolvable => "unresolvable",
             MiddlewareState::Unknown => "unknown",
         }
     }
@@ -88,6 +96,9 @@ impl From<&Resolution> for MiddlewareState {
             Resolution::NotAuth => MiddlewareState::NotAuth,
             Resolution::Missing => MiddlewareState::Missing,
             Resolution::OtherNamespace => MiddlewareState::OtherNamespace,
+            Resolution::Ambiguous { .. } => MiddlewareState::Ambiguous,
+            Resolution::Untrusted => MiddlewareState::Untrusted,
+            Resolution::Unresolvable => MiddlewareState::Unresolvable,
             Resolution::Unknown => MiddlewareState::Unknown,
         }
     }
@@ -248,11 +259,12 @@ pub struct EffectiveRoute {
     pub reach: Reach,
 }
 
-/// A host and path of a route object, with its backend and middleware references.
+/// A host and path of a route object, with its backend and the router that serves it.
 struct Leg {
     url: String,
     backend: String,
-    targets: Vec<Target>,
+    /// Index into the plan's routers.
+    router: usize,
 }
 
 /// The app that owns a route, read once from its labels.
@@ -264,8 +276,7 @@ struct Ownership {
     note: Option<String>,
 }
 
-fn ownership(meta: &Meta, namespace: &str, lookup: &dyn Lookup) -> Ownership {
-    let owner = Owner::of(meta, namespace, lookup);
+fn ownership(meta: &Meta, namespace: &str, owner: Owner, lookup: &dyn Lookup) -> Ownership {
     let label = |k| meta.label(k).filter(|v| !v.is_empty()).map(str::to_string);
     let (Some(app), component) = (label(APP_NAME_LABEL), label(COMPONENT_LABEL)) else {
         return Ownership {
@@ -310,24 +321,26 @@ pub fn effective_routes(
     policy: &Policy,
     lookup: &dyn Lookup,
 ) -> Vec<EffectiveRoute> {
-    if !traefik::serves(object, namespace, policy, lookup) {
+    let Some(plan) = plan::plan(object, namespace, Writer::Admitted, policy, lookup) else {
         return Vec::new();
-    }
-    let ns = object.meta().namespace_or(namespace).to_string();
-    let own = ownership(object.meta(), &ns, lookup);
+    };
+    let ns = plan.namespace.clone();
+    let own = ownership(object.meta(), &ns, plan.owner.clone(), lookup);
     let exempt = exemption(object.meta(), &ns, policy);
-    legs(object, &ns)
+    legs(object)
         .into_iter()
-        .map(|leg| {
-            let middlewares: Vec<AttachedMiddleware> = leg
-                .targets
+        .filter_map(|leg| {
+            let planned = plan.routers.get(leg.router)?;
+            let middlewares: Vec<AttachedMiddleware> = planned
+                .middlewares
                 .iter()
-                .map(|t| AttachedMiddleware {
-                    name: target_name(t),
-                    state: MiddlewareState::from(&auth::resolve_from(t, &ns, policy, lookup)),
+                .map(|(t, r)| AttachedMiddleware {
+                    name: resolved_name(t, lookup),
+                    state: MiddlewareState::from(r),
                 })
                 .collect();
-            let (status, mut reason) = classify(exempt.as_deref(), &own.owner, &ns, &middlewares);
+            let (status, mut reason) =
+                classify(exempt.as_deref(), &own.owner, &planned.guard, &middlewares);
             if let Some(note) = &own.note {
                 reason = format!("{reason}; {note}");
             }
@@ -337,11 +350,11 @@ pub fn effective_routes(
                 _ => None,
             };
             let reach = reach(status, &middlewares, identity.as_ref());
-            EffectiveRoute {
+            Some(EffectiveRoute {
                 namespace: ns.clone(),
                 app: own.app.clone(),
                 component: own.component.clone(),
-                object: object.object_ref(&ns),
+                object: plan.object.clone(),
                 url: leg.url,
                 backend: leg.backend,
                 middlewares,
@@ -349,9 +362,24 @@ pub fn effective_routes(
                 status,
                 reason,
                 reach,
-            }
+            })
         })
         .collect()
+}
+
+/// `namespace/name` of the one Middleware a reference resolves to, else the reference as written.
+fn resolved_name(target: &crate::middleware::Target, lookup: &dyn Lookup) -> String {
+    if let crate::middleware::Target::Key(key) = target
+        && let Answer::Found(found) = lookup.middlewares_by_key(key)
+        && let [one] = found.as_slice()
+    {
+        return format!(
+            "{}/{}",
+            one.metadata.namespace.as_deref().unwrap_or_default(),
+            one.metadata.name
+        );
+    }
+    target.display_name()
 }
 
 /// Why the rules do not apply to this route, if they do not.
@@ -363,11 +391,11 @@ fn exemption(meta: &Meta, namespace: &str, policy: &Policy) -> Option<String> {
         .map(|reason| format!("break-glass: {reason}"))
 }
 
-/// The status of a route, and why. Pure: the middleware states are already resolved.
+/// The status of a route, and why, from its router's guard in the plan.
 pub fn classify(
     exempt: Option<&str>,
     owner: &Owner,
-    namespace: &str,
+    guard: &Guard,
     middlewares: &[AttachedMiddleware],
 ) -> (Status, String) {
     if let Some(why) = exempt {
@@ -380,53 +408,56 @@ pub fn classify(
         );
     }
     let first = |state: MiddlewareState| middlewares.iter().find(|m| m.state == state);
-    if let Some(m) = first(MiddlewareState::Missing) {
-        return (
-            Status::Broken,
-            format!("Middleware {} does not exist", m.name),
-        );
-    }
-    if let Some(m) = first(MiddlewareState::OtherNamespace) {
-        return (
-            Status::Broken,
-            format!("middleware {} is in another namespace", m.name),
-        );
-    }
-    if let Some(m) = first(MiddlewareState::Auth) {
-        return (Status::Protected, format!("{} authenticates", m.name));
-    }
-    if let Owner::Identity { middleware, .. } = owner {
-        let wanted = format!("{namespace}/{middleware}");
-        return match middlewares.iter().find(|m| m.name == wanted) {
-            Some(_) => (
-                Status::Broken,
-                format!("identity Middleware {wanted} does not authenticate"),
-            ),
-            None => (
-                Status::Unprotected,
-                format!("declares identity but does not attach Middleware {wanted}"),
-            ),
-        };
-    }
-    if let Some(m) = first(MiddlewareState::Unknown) {
-        return (
-            Status::Unprotected,
-            format!("nobody can tell whether {} authenticates", m.name),
-        );
-    }
-    let why = match owner {
-        Owner::NoIdentity { app, component } => {
-            format!("component \"{component}\" of app \"{app}\" declares no identity rule")
-        }
-        _ => "no OAM app with an identity rule owns it".to_string(),
-    };
-    if middlewares.is_empty() {
-        (Status::Unprotected, format!("no middleware; {why}"))
-    } else {
+    for (state, what) in [
+        (MiddlewareState::Missing, "does not exist"),
         (
-            Status::Unprotected,
-            format!("none of its middlewares authenticates; {why}"),
-        )
+            MiddlewareState::Unresolvable,
+            "can never be resolved by Traefik",
+        ),
+        (MiddlewareState::OtherNamespace, "is in another namespace"),
+        (
+            MiddlewareState::Ambiguous,
+            "shares its Traefik key with another Middleware",
+        ),
+    ] {
+        if let Some(m) = first(state) {
+            return (Status::Broken, format!("middleware {} {what}", m.name));
+        }
+    }
+    if let Owner::Identity { middleware, .. } = owner
+        && let Some(m) = middlewares.iter().find(|m| {
+            m.state == MiddlewareState::NotAuth && m.name.rsplit('/').next() == Some(middleware)
+        })
+        && !matches!(guard, Guard::Auth(_))
+    {
+        return (
+            Status::Broken,
+            format!("identity Middleware {} does not authenticate", m.name),
+        );
+    }
+    match guard {
+        Guard::Auth(_) => {
+            let name = middlewares
+                .iter()
+                .find(|m| m.state == MiddlewareState::Auth)
+                .map_or("a middleware", |m| m.name.as_str());
+            (Status::Protected, format!("{name} authenticates"))
+        }
+        Guard::Public => (
+            Status::Public,
+            "its owner's identity rule is public".to_string(),
+        ),
+        Guard::AcmeSolver => (
+            Status::Exempt,
+            "cert-manager's ACME HTTP-01 solver".to_string(),
+        ),
+        Guard::NoBackend(why) => (Status::Exempt, format!("serves no backend: {why}")),
+        Guard::PendingIdentity(name) => (
+            Status::Broken,
+            format!("identity Middleware {name} does not exist yet"),
+        ),
+        Guard::Undetermined(what) => (Status::Unprotected, format!("nobody can tell {what}")),
+        Guard::Open(why) => (Status::Unprotected, why.clone()),
     }
 }
 
@@ -467,18 +498,10 @@ fn middleware_identity(
     })
 }
 
-fn target_name(target: &Target) -> String {
-    match target {
-        Target::Crd { namespace, name } => format!("{namespace}/{name}"),
-        Target::External(r) | Target::ForeignNamespace(r) => r.clone(),
-    }
-}
-
 /// The hosts and paths of a route object, with backends and the middlewares each one runs.
-fn legs(object: &Object, ns: &str) -> Vec<Leg> {
+fn legs(object: &Object) -> Vec<Leg> {
     match object {
         Object::Ingress(ingress) => {
-            let targets = object.middleware_targets(ns);
             let tls = &ingress.spec.tls;
             let https = |host: Option<&str>| {
                 tls.iter().any(|t| {
@@ -498,7 +521,7 @@ fn legs(object: &Object, ns: &str) -> Vec<Leg> {
                     out.push(Leg {
                         url: url(scheme, host, None, p.path.as_deref()),
                         backend: ingress_backend(&p.backend),
-                        targets: targets.clone(),
+                        router: 0,
                     });
                 }
             }
@@ -511,7 +534,7 @@ fn legs(object: &Object, ns: &str) -> Vec<Leg> {
                 out.push(Leg {
                     url: url(scheme, None, None, None),
                     backend: ingress_backend(backend),
-                    targets,
+                    router: 0,
                 });
             }
             out
@@ -523,8 +546,7 @@ fn legs(object: &Object, ns: &str) -> Vec<Leg> {
                 Scheme::Http
             };
             let mut out = Vec::new();
-            for route in &r.spec.routes {
-                let targets = route.targets(ns);
+            for (index, route) in r.spec.routes.iter().enumerate() {
                 let backend = route
                     .services
                     .iter()
@@ -551,21 +573,79 @@ fn legs(object: &Object, ns: &str) -> Vec<Leg> {
                             paths.first().map(String::as_str),
                         ),
                         backend: backend.clone(),
-                        targets: targets.clone(),
+                        router: index,
                     });
                 }
             }
             out
         }
-        Object::HttpRoute(h) => {
+        Object::IngressRouteTcp(r) => r
+            .spec
+            .routes
+            .iter()
+            .enumerate()
+            .flat_map(|(index, route)| {
+                let backend = route
+                    .services
+                    .iter()
+                    .map(|s| match &s.port {
+                        Some(p) => format!("{}:{}", s.name, value_text(p)),
+                        None => s.name.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let mut hosts = matcher_args(&route.match_, &["HostSNI"]);
+                if hosts.is_empty() {
+                    hosts.push("*".to_string());
+                }
+                hosts.into_iter().map(move |h| Leg {
+                    url: format!("tcp://{h}"),
+                    backend: backend.clone(),
+                    router: index,
+                })
+            })
+            .collect(),
+        Object::TcpRoute(h) | Object::TlsRoute(h) => {
+            let host = h.spec.hostnames.first().map_or("*", String::as_str);
+            (0..h.spec.rules.as_ref().map_or(0, Vec::len).max(1))
+                .map(|index| Leg {
+                    url: format!("tcp://{host}"),
+                    backend: h
+                        .spec
+                        .rules
+                        .iter()
+                        .flatten()
+                        .nth(index)
+                        .map(|r| {
+                            r.backend_refs
+                                .iter()
+                                .map(|b| b.name.clone())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        })
+                        .unwrap_or_default(),
+                    router: index,
+                })
+                .collect()
+        }
+        Object::HttpRoute(h) | Object::GrpcRoute(h) => {
             let mut hosts: Vec<Option<&str>> =
                 h.spec.hostnames.iter().map(|s| Some(s.as_str())).collect();
             if hosts.is_empty() {
                 hosts.push(None);
             }
             let mut out = Vec::new();
-            for rule in h.spec.rules.iter().flatten() {
-                let targets = rule.targets(ns);
+            if h.spec.rules.is_none() {
+                // The API server defaults one rule that matches everything.
+                for host in &hosts {
+                    out.push(Leg {
+                        url: url(Scheme::Http, *host, None, None),
+                        backend: String::new(),
+                        router: 0,
+                    });
+                }
+            }
+            for (index, rule) in h.spec.rules.iter().flatten().enumerate() {
                 let backend = rule
                     .backend_refs
                     .iter()
@@ -592,7 +672,7 @@ fn legs(object: &Object, ns: &str) -> Vec<Leg> {
                         out.push(Leg {
                             url: url(Scheme::Http, *host, None, path.as_deref()),
                             backend: backend.clone(),
-                            targets: targets.clone(),
+                            router: index,
                         });
                     }
                 }
@@ -744,6 +824,15 @@ pub fn explain(
     let ns = app.metadata.namespace_or(namespace).to_string();
     let name = app.metadata.name.as_str();
     let requester = Requester::default();
+    // The routes of a component are what its controller wrote: judge them as its writes.
+    let controller = Requester {
+        username: policy
+            .trusted_controllers
+            .first()
+            .cloned()
+            .unwrap_or_default(),
+        groups: Vec::new(),
+    };
     let app_object = Object::Application(app.clone());
     let verdict = evaluate(
         &Review {
@@ -786,7 +875,7 @@ pub fn explain(
                         namespace: &ns,
                         object: Some(o),
                         old_object: None,
-                        requester: &requester,
+                        requester: &controller,
                     },
                     policy,
                     lookup,

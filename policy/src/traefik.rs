@@ -7,15 +7,19 @@ use crate::object::Object;
 
 /// Whether Traefik serves `object` (in `namespace`). IngressRoutes always; an Ingress of a
 /// Traefik class or of no class (Traefik's provider takes class-less Ingresses); an HTTPRoute
-/// attached to a Gateway of a Traefik class, or to a Gateway nobody can look up (fail closed).
+/// (or any Gateway API route) attached to a Gateway of a Traefik class, or to a Gateway nobody
+/// can look up (fail closed); an IngressRouteTCP always.
 pub fn serves(object: &Object, namespace: &str, policy: &Policy, lookup: &dyn Lookup) -> bool {
     match object {
-        Object::IngressRoute(_) => true,
+        Object::IngressRoute(_) | Object::IngressRouteTcp(_) => true,
         Object::Ingress(ingress) => match ingress.class() {
             None => true,
             Some(class) => is_traefik_ingress_class(class, policy, lookup),
         },
-        Object::HttpRoute(route) => {
+        Object::HttpRoute(route)
+        | Object::GrpcRoute(route)
+        | Object::TcpRoute(route)
+        | Object::TlsRoute(route) => {
             let ns = route.metadata.namespace_or(namespace);
             route
                 .spec

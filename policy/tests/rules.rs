@@ -52,6 +52,42 @@ fn review(yaml: &str, docs: &[&str]) -> Verdict {
     review_with(yaml, &Policy::default(), &index(docs))
 }
 
+/// KubeVela's controller, the default trusted controller.
+fn vela_core() -> Requester {
+    Requester {
+        username: oam_traefik_policy::config::DEFAULT_TRUSTED_CONTROLLER.into(),
+        groups: vec!["system:serviceaccounts".into()],
+    }
+}
+
+/// Admit `yaml` written by `requester` as the API server does: the mutating pass, its patch
+/// applied, then the validating pass. Returns both verdicts.
+fn admit_as(yaml: &str, docs: &[&str], requester: &Requester) -> (Verdict, Verdict) {
+    let lookup = index(docs);
+    let policy = Policy::default();
+    let mut doc = value(yaml);
+    let run = |doc: &Value| {
+        let obj = Object::from_value(doc)
+            .expect("parses")
+            .expect("known kind");
+        evaluate(
+            &Review {
+                operation: Operation::Create,
+                namespace: "shop",
+                object: Some(&obj),
+                old_object: None,
+                requester,
+            },
+            &policy,
+            &lookup,
+        )
+    };
+    let mutated = run(&doc);
+    json_patch::patch(&mut doc, &mutated.patch).expect("the patch applies");
+    let validated = run(&doc);
+    (mutated, validated)
+}
+
 /// The (rule, path) pairs of the verdict's denials.
 fn denials(v: &Verdict) -> Vec<(RuleId, String)> {
     v.violations
@@ -439,15 +475,30 @@ spec: {controller: traefik.io/ingress-controller}";
 fn ot006_ingress_owned_by_app_with_identity_gets_the_reference() {
     let labels = "app.oam.dev/name: orders, app.oam.dev/component: api";
     let app_doc = good_app();
-    let v = review(&ingress("traefik", labels, ""), &[&app_doc]);
-    assert!(v.allowed(), "{:?}", v.violations);
+    let (mutated, validated) = admit_as(&ingress("traefik", labels, ""), &[&app_doc], &vela_core());
+    assert!(validated.allowed(), "{:?}", validated.violations);
     assert_eq!(
-        v.injected,
+        mutated.injected,
         vec!["shop-orders-api-identity@kubernetescrd".to_string()]
+    );
+    // The same labels written by anyone else claim nothing: a rogue endpoint.
+    let (mutated, validated) = admit_as(
+        &ingress("traefik", labels, ""),
+        &[&app_doc],
+        &user(&["devs"]),
+    );
+    assert!(mutated.injected.is_empty());
+    assert_eq!(validated.violations[0].rule, RuleId::OT006);
+    assert!(
+        validated.violations[0]
+            .message
+            .contains("trusted controller"),
+        "{}",
+        validated.violations[0].message
     );
     // Owned by an app whose component declares no identity: rogue.
     let bare = app(GATEWAY);
-    let v = review(&ingress("traefik", labels, ""), &[&bare]);
+    let (_, v) = admit_as(&ingress("traefik", labels, ""), &[&bare], &vela_core());
     assert_eq!(v.violations[0].rule, RuleId::OT006);
     assert!(
         v.violations[0]
@@ -483,11 +534,22 @@ spec: {gatewayClassName: istio}";
 #[test]
 fn ot006_http_route_to_traefik_gateway_is_injected_or_refused() {
     let app_doc = good_app();
-    let v = review(&http_route("edge", ""), &[TRAEFIK_GATEWAY, &app_doc]);
-    assert!(v.allowed());
-    assert_eq!(v.injected, vec!["shop/orders-api-identity".to_string()]);
+    let (mutated, validated) = admit_as(
+        &http_route("edge", ""),
+        &[TRAEFIK_GATEWAY, &app_doc],
+        &vela_core(),
+    );
+    assert!(validated.allowed(), "{:?}", validated.violations);
+    assert_eq!(
+        mutated.injected,
+        vec!["shop/orders-api-identity".to_string()]
+    );
     let bare = app(GATEWAY);
-    let v = review(&http_route("edge", ""), &[TRAEFIK_GATEWAY, &bare]);
+    let (_, v) = admit_as(
+        &http_route("edge", ""),
+        &[TRAEFIK_GATEWAY, &bare],
+        &vela_core(),
+    );
     assert_eq!(denials(&v), vec![(RuleId::OT006, "/spec/rules/0".into())]);
     assert!(review(&http_route("mesh", ""), &[OTHER_GATEWAY, &bare]).allowed());
 }

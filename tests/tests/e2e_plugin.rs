@@ -872,13 +872,29 @@ fn the_examples_apply_and_the_good_routes_are_protected() {
     }
     let v = ok_json(&["routes", "-n", "shop", "-o", "json"]);
     let routes = items(&v);
-    let urls: Vec<&str> = routes.iter().filter_map(|r| r["url"].as_str()).collect();
+    let (redirects, served): (Vec<&Value>, Vec<&Value>) = routes.iter().partition(|r| {
+        r["object"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("web-"))
+    });
+    let urls: Vec<&str> = served.iter().filter_map(|r| r["url"].as_str()).collect();
     assert_eq!(
         urls.len(),
         3,
         "the IngressRoute, the HTTPRoute and the Ingress: {urls:?}"
     );
-    for r in routes {
+    for r in served {
         assert_eq!(r["status"], "protected", "{r:#}");
+    }
+    // The redirect-only routes serve no backend: exempt, and they say why.
+    assert_eq!(redirects.len(), 2, "{routes:#?}");
+    for r in redirects {
+        assert_eq!(r["status"], "exempt", "{r:#}");
+        assert!(
+            r["reason"]
+                .as_str()
+                .is_some_and(|w| w.contains("serves no backend")),
+            "{r:#}"
+        );
     }
 }

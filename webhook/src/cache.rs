@@ -14,7 +14,7 @@ use kube::runtime::watcher::{self, Event};
 use oam_traefik_policy::classes::{Gateway, GatewayClass, IngressClass};
 use oam_traefik_policy::error::from_value;
 use oam_traefik_policy::lookup::{Answer, Lookup};
-use oam_traefik_policy::middleware::Target;
+use oam_traefik_policy::naming;
 use oam_traefik_policy::{Application, Kind, Middleware, Object, ObjectRef as PolicyRef};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -312,11 +312,39 @@ impl Lookup for ClusterCache {
             .map(Arc::new)
     }
 
+    fn middlewares_by_key(&self, key: &str) -> Answer<Vec<Arc<Middleware>>> {
+        let cache = self.cache(Watched::Middleware);
+        match cache.state() {
+            CacheState::Synced => {}
+            // Without the Middleware CRD no Middleware can exist, and Traefik has none either.
+            CacheState::Absent => return Answer::Found(Vec::new()),
+            CacheState::Pending | CacheState::Forbidden => return Answer::Unknown,
+        }
+        let found = cache
+            .store
+            .state()
+            .iter()
+            .filter(|o| {
+                let (Some(ns), Some(name)) = (&o.metadata.namespace, &o.metadata.name) else {
+                    return false;
+                };
+                naming::crd_key(ns, name) == key
+            })
+            .filter_map(|o| {
+                serde_json::to_value(&**o)
+                    .ok()
+                    .and_then(|v| Object::parse(Kind::Middleware, &v).ok())
+            })
+            .filter_map(|o| match o {
+                Object::Middleware(mw) => Some(Arc::new(mw)),
+                _ => None,
+            })
+            .collect();
+        Answer::Found(found)
+    }
+
     fn routes_using_middleware(&self, namespace: &str, name: &str) -> Answer<Vec<PolicyRef>> {
-        let wanted = Target::Crd {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        };
+        let wanted = naming::crd_key(namespace, name);
         let mut found = Vec::new();
         for (what, kind) in [
             (Watched::Ingress, Kind::Ingress),
@@ -330,20 +358,20 @@ impl Lookup for ClusterCache {
                 CacheState::Absent => continue,
                 CacheState::Pending | CacheState::Forbidden => return Answer::Unknown,
             }
-            for o in cache
-                .store
-                .state()
-                .iter()
-                .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
-            {
+            for o in cache.store.state().iter() {
+                let route_ns = o.metadata.namespace.clone().unwrap_or_default();
                 let Some(route) = serde_json::to_value(&**o)
                     .ok()
                     .and_then(|v| Object::parse(kind, &v).ok())
                 else {
                     continue;
                 };
-                if route.middleware_targets(namespace).contains(&wanted) {
-                    found.push(route.object_ref(namespace));
+                if route
+                    .middleware_targets(&route_ns)
+                    .iter()
+                    .any(|t| t.key().as_deref() == Some(wanted.as_str()))
+                {
+                    found.push(route.object_ref(&route_ns));
                 }
             }
         }

@@ -1,45 +1,9 @@
 //! The rule set: one file per rule, named by its id, and the catalogue that
 //! `kubectl oam-traefik rules` prints.
 
-pub(crate) mod ot001;
-pub(crate) mod ot002;
-pub(crate) mod ot003;
-pub(crate) mod ot004;
-pub(crate) mod ot005;
-pub(crate) mod ot006;
-pub(crate) mod ot007;
-pub(crate) mod ot008;
-pub(crate) mod ot009;
-pub(crate) mod ot010;
-
 use serde::{Deserialize, Serialize};
 
 use crate::config::Level;
-
-/// The stable id of a rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
-pub enum RuleId {
-    /// A component with a route trait and no identity rule.
-    OT001,
-    /// An identity rule's issuer or audiences.
-    OT002,
-    /// Overbroad scopes.
-    OT003,
-    /// A middleware reference to another namespace or to nothing.
-    OT004,
-    /// A referenced Middleware that does not authenticate.
-    OT005,
-    /// A rogue endpoint: a Traefik route that nobody authenticates.
-    OT006,
-    /// A break-glass annotation set by someone not allowed to.
-    OT007,
-    /// An auth Middleware that routes depend on, made non-auth or deleted.
-    OT008,
-    /// A `public` rule without reason or outside the public namespaces.
-    OT009,
-    /// An identity rule without a version.
-    OT010,
-}
 
 /// What the catalogue says of a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -56,40 +20,51 @@ pub struct RuleInfo {
     pub default_level: Level,
 }
 
-/// Every rule, in id order.
-pub const CATALOGUE: [RuleInfo; 10] = [
-    ot001::INFO,
-    ot002::INFO,
-    ot003::INFO,
-    ot004::INFO,
-    ot005::INFO,
-    ot006::INFO,
-    ot007::INFO,
-    ot008::INFO,
-    ot009::INFO,
-    ot010::INFO,
-];
+/// Declares every rule once: its module (which holds its `INFO` and its decision), its
+/// id, and so the enum, the catalogue and the id's spelling.
+macro_rules! rules {
+    ($($id:ident => $module:ident: $doc:literal,)+) => {
+        $(pub(crate) mod $module;)+
+
+        /// The stable id of a rule.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+        pub enum RuleId {
+            $(#[doc = $doc] $id,)+
+        }
+
+        /// Every rule, in id order.
+        pub const CATALOGUE: &[RuleInfo] = &[$($module::INFO,)+];
+
+        impl RuleId {
+            /// The id as written (`OT001`).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(RuleId::$id => stringify!($id),)+
+                }
+            }
+        }
+    };
+}
+
+rules! {
+    OT001 => ot001: "A component with a route trait and no identity rule.",
+    OT002 => ot002: "An identity rule's issuer or audiences.",
+    OT003 => ot003: "Overbroad scopes.",
+    OT004 => ot004: "A middleware reference that does not resolve to one Middleware in the same namespace.",
+    OT005 => ot005: "A referenced Middleware that does not authenticate.",
+    OT006 => ot006: "A rogue endpoint: a Traefik route that nobody authenticates.",
+    OT007 => ot007: "A break-glass annotation set by someone not allowed to.",
+    OT008 => ot008: "An auth Middleware that routes depend on, made non-auth or deleted.",
+    OT009 => ot009: "A `public` rule without reason or outside the public namespaces.",
+    OT010 => ot010: "An identity rule without a version.",
+    OT011 => ot011: "A Middleware under a name reserved for generated identity Middlewares.",
+    OT012 => ot012: "A Middleware whose Traefik key another Middleware already has.",
+}
 
 impl RuleId {
     /// The catalogue entry of this rule.
     pub fn info(self) -> &'static RuleInfo {
         &CATALOGUE[self as usize]
-    }
-
-    /// The id as written (`OT001`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleId::OT001 => "OT001",
-            RuleId::OT002 => "OT002",
-            RuleId::OT003 => "OT003",
-            RuleId::OT004 => "OT004",
-            RuleId::OT005 => "OT005",
-            RuleId::OT006 => "OT006",
-            RuleId::OT007 => "OT007",
-            RuleId::OT008 => "OT008",
-            RuleId::OT009 => "OT009",
-            RuleId::OT010 => "OT010",
-        }
     }
 }
 

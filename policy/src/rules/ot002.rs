@@ -1,6 +1,7 @@
 //! OT002: an identity rule whose issuer is not allowed, or that lacks issuer or audiences.
 
 use crate::Policy;
+use crate::config::url_host;
 use crate::config::Level;
 use crate::evaluate::{Findings, RuleSite};
 use crate::rules::{RuleId, RuleInfo};
@@ -32,11 +33,11 @@ pub(crate) fn check(site: &RuleSite, policy: &Policy, out: &mut Findings) {
             format!("provider {} needs an issuer", provider.as_str()),
         ),
         None => {}
-        Some(issuer) if !issuer.starts_with("https://") => out.add(
+        Some(issuer) if !issuer.starts_with("https://") || url_host(issuer).is_none() => out.add(
             RuleId::OT002,
             site.subject(),
             site.field("issuer"),
-            format!("issuer {issuer:?} is not an https:// URL"),
+            format!("issuer {issuer:?} is not an https:// URL with a host"),
         ),
         Some(issuer)
             if !policy.allowed_issuers.is_empty()
@@ -56,6 +57,21 @@ pub(crate) fn check(site: &RuleSite, policy: &Policy, out: &mut Findings) {
             )
         }
         Some(_) => {}
+    }
+    if let Some(i) = rule
+        .audiences
+        .iter()
+        .position(|a| a.contains('*') || a.trim().is_empty())
+    {
+        out.add(
+            RuleId::OT002,
+            site.subject(),
+            format!("{}/{i}", site.field("audiences")),
+            format!(
+                "audience {:?} would accept tokens meant for any service; name the audience of this one",
+                rule.audiences[i]
+            ),
+        );
     }
     if provider.needs_issuer() && rule.audiences.iter().all(|a| a.trim().is_empty()) {
         out.add(

@@ -1,77 +1,66 @@
-//! OT004: a middleware reference to another namespace, or to a Middleware that does not exist.
+//! OT004: a middleware reference that does not resolve, through Traefik's naming, to
+//! exactly one Middleware in the referrer's namespace.
 
-use crate::Policy;
-use crate::auth::{self, Resolution};
+use crate::auth::Resolution;
 use crate::config::Level;
 use crate::evaluate::{Findings, RuleSite};
-use crate::lookup::{Answer, Lookup};
-use crate::rules::{RuleId, RuleInfo, ot005};
+use crate::middleware::Target;
+use crate::plan::{Guard, RoutePlan};
+use crate::rules::{RuleId, RuleInfo};
 
 pub(crate) const INFO: RuleInfo = RuleInfo {
     id: RuleId::OT004,
     title: "middleware reference",
-    rejects: "a middleware reference to another namespace, or to a Middleware that does not exist",
-    hint: "reference an auth Middleware that exists in the same namespace as the route or app",
+    rejects: "a middleware reference to another namespace, to a Middleware that does not exist, to a key several Middlewares share, or one Traefik can never resolve",
+    hint: "reference one auth Middleware that exists in the same namespace as the route or app (Ingress annotation: <namespace>-<name>@kubernetescrd)",
     default_level: Level::Deny,
 };
 
-/// The `middleware:` of an identity rule must name an existing auth Middleware in `namespace`.
-pub(crate) fn check_identity(
-    site: &RuleSite,
-    namespace: &str,
-    policy: &Policy,
-    lookup: &dyn Lookup,
-    out: &mut Findings,
-) {
-    let Some(name) = site.rule.middleware.as_deref().filter(|m| !m.is_empty()) else {
-        return;
-    };
-    if name.contains('/') || name.contains('@') {
-        out.add(
-            RuleId::OT004,
-            site.subject(),
-            site.field("middleware"),
-            format!("names middleware {name:?} outside namespace {namespace:?}; give the name of a Middleware in the app's namespace"),
-        );
-        return;
-    }
-    match lookup.middleware(namespace, name) {
-        Answer::Missing => out.add(
-            RuleId::OT004,
-            site.subject(),
-            site.field("middleware"),
-            format!("names Middleware {namespace}/{name}, which does not exist"),
+/// What is wrong with a reference that resolved this way, if anything.
+fn problem(described: &str, resolution: &Resolution) -> Option<String> {
+    Some(match resolution {
+        Resolution::OtherNamespace => format!("{described}, which is in another namespace"),
+        Resolution::Missing => format!("{described}, which does not exist"),
+        Resolution::Ambiguous { count } => format!(
+            "{described}, a key that {count} Middlewares share in Traefik, so which one runs is not defined"
         ),
-        Answer::Found(mw) => match auth::is_auth(&mw, policy, lookup) {
-            Answer::Found(false) => ot005::report(site, namespace, name, out),
-            Answer::Found(true) => {}
-            _ => out.unresolved(format!(
-                "whether Middleware {namespace}/{name} authenticates"
-            )),
-        },
-        Answer::Unknown => out.unresolved(format!("Middleware {namespace}/{name}")),
-    }
+        Resolution::Unresolvable => format!(
+            "{described}, which Traefik can never resolve (an Ingress annotation entry needs a provider: <namespace>-<name>@kubernetescrd)"
+        ),
+        _ => return None,
+    })
 }
 
-/// Report a route's reference that resolved to another namespace or to nothing.
-pub(crate) fn report_route_ref(
-    subject: &str,
-    path: &str,
-    described: &str,
+/// The `middleware:` of an identity rule, resolved once by the caller.
+pub(crate) fn check_identity(
+    site: &RuleSite,
+    target: &Target,
     resolution: &Resolution,
     out: &mut Findings,
 ) {
-    let message = match resolution {
-        Resolution::OtherNamespace => {
-            format!("attaches {described}, which is in another namespace")
+    if let Some(message) = problem(&format!("names {}", target.describe()), resolution) {
+        out.add(RuleId::OT004, site.subject(), site.field("middleware"), message);
+    }
+}
+
+/// Every broken reference of a route object, each once, at the first router that uses it.
+/// The proven owner's generated Middleware, which its controller creates with the route,
+/// is not broken for being missing yet.
+pub(crate) fn check_route(plan: &RoutePlan, subject: &str, out: &mut Findings) {
+    let pending: Vec<&str> = plan
+        .routers
+        .iter()
+        .filter_map(|r| match &r.guard {
+            Guard::PendingIdentity(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    for (path, target, resolution) in plan.references() {
+        if *resolution == Resolution::Missing && pending.contains(&target.display_name().as_str()) {
+            continue;
         }
-        Resolution::Missing => format!("attaches {described}, which does not exist"),
-        _ => return,
-    };
-    out.add(
-        RuleId::OT004,
-        subject.to_string(),
-        path.to_string(),
-        message,
-    );
+        if let Some(message) = problem(&format!("attaches {}", target.describe()), resolution) {
+            out.add(RuleId::OT004, subject.to_string(), path.to_string(), message);
+        }
+    }
 }

@@ -17,6 +17,16 @@ pub(crate) const INFO: RuleInfo = RuleInfo {
 /// The exemption the annotation grants, if the requester may set it; a violation otherwise.
 /// An annotation carried over unchanged from the old object keeps its exemption, so that
 /// controllers updating the object are not refused for what a human set.
+/// What the break-glass annotation does for this write.
+pub(crate) enum BreakGlass {
+    /// No annotation, or one refused (the violation is recorded): the rules apply.
+    None,
+    /// Set or kept by an allowed requester: the rules do not apply.
+    Exempt(Exemption),
+    /// Carried over unchanged by someone else: exempt only if the edit opens nothing new.
+    Kept(Exemption),
+}
+
 pub(crate) fn check(
     meta: &Meta,
     old: Option<&Meta>,
@@ -24,15 +34,13 @@ pub(crate) fn check(
     subject: &str,
     policy: &Policy,
     out: &mut Findings,
-) -> Option<Exemption> {
+) -> BreakGlass {
     let key = &policy.break_glass.annotation;
-    let reason = meta.annotation(key)?;
+    let Some(reason) = meta.annotation(key) else {
+        return BreakGlass::None;
+    };
     let path = crate::patch::pointer(&["metadata", "annotations", key]).to_string();
     let unchanged = old.and_then(|o| o.annotation(key)) == Some(reason);
-    let allowed = requester
-        .groups
-        .iter()
-        .any(|g| policy.break_glass.groups.iter().any(|a| a == g));
     if reason.trim().is_empty() {
         out.add(
             RuleId::OT007,
@@ -40,13 +48,17 @@ pub(crate) fn check(
             path,
             format!("sets {key} without a reason"),
         );
-        return None;
+        return BreakGlass::None;
     }
-    if allowed || unchanged {
-        return Some(Exemption::BreakGlass {
-            reason: reason.to_string(),
-            user: requester.username.clone(),
-        });
+    let exemption = Exemption::BreakGlass {
+        reason: reason.to_string(),
+        user: requester.username.clone(),
+    };
+    if allowed(requester, policy) {
+        return BreakGlass::Exempt(exemption);
+    }
+    if unchanged {
+        return BreakGlass::Kept(exemption);
     }
     out.add(
         RuleId::OT007,
@@ -55,12 +67,44 @@ pub(crate) fn check(
         format!(
             "sets {key}, but user {:?} is not in the break-glass groups{}",
             requester.username,
-            if policy.break_glass.groups.is_empty() {
-                " (the policy allows nobody)".to_string()
-            } else {
-                format!(" ({})", policy.break_glass.groups.join(", "))
-            }
+            groups(policy)
         ),
     );
-    None
+    BreakGlass::None
+}
+
+/// An unchanged annotation does not cover an edit, by someone outside the groups, that
+/// breaks a rule the object did not break before.
+pub(crate) fn report_loosening(
+    requester: &Requester,
+    subject: &str,
+    policy: &Policy,
+    out: &mut Findings,
+) {
+    let key = &policy.break_glass.annotation;
+    out.add(
+        RuleId::OT007,
+        subject.to_string(),
+        crate::patch::pointer(&["metadata", "annotations", key]).to_string(),
+        format!(
+            "keeps {key}, but this edit by {:?}, who is not in the break-glass groups{}, breaks rules the object did not break before",
+            requester.username,
+            groups(policy)
+        ),
+    );
+}
+
+fn allowed(requester: &Requester, policy: &Policy) -> bool {
+    requester
+        .groups
+        .iter()
+        .any(|g| policy.break_glass.groups.iter().any(|a| a == g))
+}
+
+fn groups(policy: &Policy) -> String {
+    if policy.break_glass.groups.is_empty() {
+        " (the policy allows nobody)".to_string()
+    } else {
+        format!(" ({})", policy.break_glass.groups.join(", "))
+    }
 }
