@@ -6,6 +6,7 @@ use oam_traefik_policy::{
     Exemption, Kind, Lookup, Object, Operation, Policy, Requester, Review, Verdict, evaluate,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// The apiVersion answered when the request names none.
@@ -217,6 +218,30 @@ impl Decision {
         self.status.is_none()
     }
 
+    /// Refused because the review did not finish within `deadline`: whatever it would
+    /// have found, nothing is admitted unreviewed.
+    pub fn unfinished(deadline: std::time::Duration) -> Self {
+        let message = format!(
+            "oam-traefik could not finish reviewing this object within {} ms and refuses it unreviewed; split it into smaller objects (fewer middleware references or components) and apply again",
+            deadline.as_millis()
+        );
+        Self {
+            outcome: Outcome::Denied,
+            kind: None,
+            operation: None,
+            status: Some(Status {
+                status: "Failure",
+                code: 503,
+                reason: "ServiceUnavailable",
+                message: message.clone(),
+            }),
+            patch: None,
+            warnings: Vec::new(),
+            verdict: None,
+            note: Some(message),
+        }
+    }
+
     /// Allowed unchanged without running the rules, saying why.
     fn pass(
         outcome: Outcome,
@@ -268,14 +293,18 @@ pub fn decide(
         }
     };
 
-    // Once deletion has begun, updates only let controllers remove their finalizers;
-    // refusing them under a policy tightened since admission would leave the object stuck.
-    if operation == Operation::Update && being_deleted(&request.object) {
+    // Once deletion has begun, controllers must be able to remove their finalizers, even
+    // under a policy tightened since admission. Traefik still serves the object until it
+    // is gone, so any other change is evaluated like every update.
+    if operation == Operation::Update
+        && being_deleted(&request.object)
+        && only_bookkeeping_changed(&request.object, &request.old_object)
+    {
         return Decision::pass(
             Outcome::Allowed,
             Some(kind),
             Some(operation),
-            "being deleted: finalizer updates are not evaluated".to_string(),
+            "being deleted: only finalizers or bookkeeping changed, not evaluated".to_string(),
         );
     }
     let object = match present(&request.object).map(|v| Object::parse_json_str(kind, v)) {
@@ -385,6 +414,34 @@ fn being_deleted(object: &Option<Box<RawValue>>) -> bool {
         .and_then(|text| serde_json::from_str::<Probe>(text).ok())
         .and_then(|p| p.metadata)
         .is_some_and(|m| m.deletion_timestamp.is_some())
+}
+
+/// Whether `object` and `old` differ only in what controllers change while an object is
+/// deleted: finalizers, managed fields, the resource version, generation, deletion
+/// stamps and status.
+fn only_bookkeeping_changed(object: &Option<Box<RawValue>>, old: &Option<Box<RawValue>>) -> bool {
+    fn stripped(raw: &Option<Box<RawValue>>) -> Option<Value> {
+        let mut v: Value = serde_json::from_str(present(raw)?).ok()?;
+        let o = v.as_object_mut()?;
+        o.remove("status");
+        if let Some(meta) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+            for key in [
+                "finalizers",
+                "managedFields",
+                "resourceVersion",
+                "generation",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
+                meta.remove(key);
+            }
+        }
+        Some(v)
+    }
+    match (stripped(object), stripped(old)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// The JSON text of a present, non-null object.
@@ -555,6 +612,46 @@ mod tests {
             &NoLookup,
         );
         assert!(!d.allowed(), "{d:?}");
+    }
+
+    #[test]
+    fn a_terminating_object_whose_spec_changes_is_evaluated() {
+        let old = json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "web", "namespace": "shop",
+                "deletionTimestamp": "2026-11-28T10:00:00Z", "finalizers": ["x"],
+                "annotations": {"traefik.ingress.kubernetes.io/router.middlewares": "sso@file"}},
+            "spec": {"ingressClassName": "traefik"}
+        });
+        let policy = Policy {
+            trusted_middlewares: vec!["sso@file".into()],
+            ..Policy::default()
+        };
+        // Traefik serves it until the finalizer goes: dropping its auth is still refused.
+        let mut loosened = old.clone();
+        loosened["metadata"]["annotations"] = json!({});
+        let mut incoming = parse(&review(loosened)).expect("parses");
+        incoming.request.kind = GroupVersionKind {
+            group: "networking.k8s.io".into(),
+            version: "v1".into(),
+            kind: "Ingress".into(),
+        };
+        incoming.request.operation = "UPDATE".into();
+        incoming.request.old_object = Some(raw(&old));
+        let d = decide(Endpoint::Validate, &incoming.request, &policy, &NoLookup);
+        assert!(!d.allowed(), "{d:?}");
+        assert!(format!("{d:?}").contains("OT006"), "{d:?}");
+        // Removing the finalizer alone passes, even under a policy that no longer trusts it.
+        let mut released = old.clone();
+        released["metadata"]["finalizers"] = json!([]);
+        incoming.request.object = Some(raw(&released));
+        let d = decide(
+            Endpoint::Validate,
+            &incoming.request,
+            &Policy::default(),
+            &NoLookup,
+        );
+        assert!(d.allowed(), "{d:?}");
     }
 
     #[test]

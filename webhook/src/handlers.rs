@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -58,15 +58,25 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
 }
 
 async fn validate(State(s): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    review(&s, Endpoint::Validate, body)
+    review(s, Endpoint::Validate, body).await
 }
 
 async fn mutate(State(s): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    review(&s, Endpoint::Mutate, body)
+    review(s, Endpoint::Mutate, body).await
 }
 
-/// Answer one AdmissionReview; the work is microseconds of CPU, so it runs inline.
-fn review(s: &AppState, endpoint: Endpoint, body: Result<Bytes, BytesRejection>) -> Response {
+/// How long one review may take: well under the API server's webhook timeout (the chart's
+/// default is 5 s), so that an answer always arrives and says why.
+pub const REVIEW_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Answer one AdmissionReview. The rules run on the blocking pool, so that an expensive
+/// review never holds up the async workers (health checks, other reviews); one that does
+/// not finish within [`REVIEW_DEADLINE`] is refused with a message that says so.
+async fn review(
+    s: Arc<AppState>,
+    endpoint: Endpoint,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let start = Instant::now();
     let body = match body {
         Ok(body) => body,
@@ -77,15 +87,34 @@ fn review(s: &AppState, endpoint: Endpoint, body: Result<Bytes, BytesRejection>)
             } else {
                 rejection.body_text()
             };
-            return refuse(s, endpoint, start, status, text);
+            return refuse(&s, endpoint, start, status, text);
         }
     };
     let incoming = match admission::parse(&body) {
-        Ok(incoming) => incoming,
-        Err(e) => return refuse(s, endpoint, start, StatusCode::BAD_REQUEST, e.to_string()),
+        Ok(incoming) => Arc::new(incoming),
+        Err(e) => return refuse(&s, endpoint, start, StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let policy = s.policy.current();
-    let decision = admission::decide(endpoint, &incoming.request, &policy, &*s.lookup);
+    let work = tokio::task::spawn_blocking({
+        let s = s.clone();
+        let incoming = incoming.clone();
+        move || {
+            let policy = s.policy.current();
+            admission::decide(endpoint, &incoming.request, &policy, &*s.lookup)
+        }
+    });
+    let decision = match tokio::time::timeout(REVIEW_DEADLINE, work).await {
+        Ok(Ok(decision)) => decision,
+        Ok(Err(e)) => {
+            return refuse(
+                &s,
+                endpoint,
+                start,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the review failed: {e}"),
+            );
+        }
+        Err(_) => admission::Decision::unfinished(REVIEW_DEADLINE),
+    };
     let bytes = admission::respond(&incoming, &decision);
     let latency = start.elapsed();
 
