@@ -118,25 +118,31 @@ fn looks_like_json(path: &Path, text: &str) -> bool {
         || text.trim_start().starts_with(['{', '['])
 }
 
-/// Items of a `kind: List` (or `*List`), else the document itself; empty documents vanish.
+/// The objects of a document as kubectl applies them: the items of a `kind: List` (or
+/// `*List`), at any depth, else the document itself; empty documents vanish. Iterative, so
+/// a deep nesting costs no stack.
 fn flatten_list(value: Value) -> Vec<Value> {
-    match value {
-        Value::Null => Vec::new(),
-        Value::Array(items) => items,
-        Value::Object(ref map)
-            if map
-                .get("kind")
-                .and_then(Value::as_str)
-                .is_some_and(|k| k.ends_with("List"))
-                && map.get("items").is_some_and(Value::is_array) =>
-        {
-            match value.get("items") {
-                Some(Value::Array(items)) => items.clone(),
-                _ => Vec::new(),
+    let mut out = Vec::new();
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Null => {}
+            Value::Array(items) => pending.extend(items.into_iter().rev()),
+            Value::Object(mut map)
+                if map
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k.ends_with("List"))
+                    && map.get("items").is_some_and(Value::is_array) =>
+            {
+                if let Some(Value::Array(items)) = map.remove("items") {
+                    pending.extend(items.into_iter().rev());
+                }
             }
+            other => out.push(other),
         }
-        other => vec![other],
     }
+    out
 }
 
 /// A stream of JSON values, each with the line it starts on.
@@ -153,16 +159,32 @@ fn parse_json(text: &str) -> Result<Vec<(usize, Value)>, String> {
     Ok(out)
 }
 
-/// Multi-document YAML, split on `---` lines, each document with its first content line.
+/// Multi-document YAML as kubectl reads it. Documents are split at the `---` and `...`
+/// markers, which YAML only allows at the start of a line (content after `--- ` on the
+/// marker line belongs to the new document); each is parsed by the YAML parser with merge
+/// keys (`<<: *anchor`) applied, and carries the line of its first content.
 fn parse_yaml(text: &str) -> Result<Vec<(usize, Value)>, String> {
     let mut out = Vec::new();
     let mut chunk = String::new();
     let mut chunk_start = 1;
     let mut first_content: Option<usize> = None;
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        let separator = *line == "---" || line.starts_with("--- ") || *line == "...";
-        if separator {
+    for (i, line) in text.lines().enumerate() {
+        if let Some(rest) = marker(line, "---") {
+            push_yaml(&chunk, chunk_start, first_content, &mut out)?;
+            chunk.clear();
+            chunk_start = i + 1;
+            first_content = None;
+            // Keep the columns: the marker becomes spaces, its remainder stays in place.
+            chunk.push_str("   ");
+            chunk.push_str(rest);
+            chunk.push('\n');
+            let t = rest.trim_start();
+            if !t.is_empty() && !t.starts_with('#') {
+                first_content = Some(i + 1);
+            }
+            continue;
+        }
+        if marker(line, "...").is_some() {
             push_yaml(&chunk, chunk_start, first_content, &mut out)?;
             chunk.clear();
             chunk_start = i + 2;
@@ -170,7 +192,7 @@ fn parse_yaml(text: &str) -> Result<Vec<(usize, Value)>, String> {
             continue;
         }
         let t = line.trim_start();
-        if first_content.is_none() && !t.is_empty() && !t.starts_with('#') {
+        if first_content.is_none() && !t.is_empty() && !t.starts_with('#') && !t.starts_with('%') {
             first_content = Some(i + 1);
         }
         chunk.push_str(line);
@@ -178,6 +200,12 @@ fn parse_yaml(text: &str) -> Result<Vec<(usize, Value)>, String> {
     }
     push_yaml(&chunk, chunk_start, first_content, &mut out)?;
     Ok(out)
+}
+
+/// The rest of `line` when it is the document marker `m` (`---` or `...`).
+fn marker<'a>(line: &'a str, m: &str) -> Option<&'a str> {
+    let rest = line.strip_prefix(m)?;
+    (rest.is_empty() || rest.starts_with([' ', '\t'])).then_some(rest)
 }
 
 fn push_yaml(
@@ -189,10 +217,13 @@ fn push_yaml(
     let Some(first) = first else {
         return Ok(());
     };
-    let yaml: serde_yaml::Value = serde_yaml::from_str(chunk).map_err(|e| match e.location() {
-        Some(l) => format!("line {}: {e}", start + l.line() - 1),
-        None => e.to_string(),
-    })?;
+    let mut yaml: serde_yaml::Value =
+        serde_yaml::from_str(chunk).map_err(|e| match e.location() {
+            Some(l) => format!("line {}: {e}", start + l.line() - 1),
+            None => e.to_string(),
+        })?;
+    yaml.apply_merge()
+        .map_err(|e| format!("line {first}: merge key: {e}"))?;
     let value = serde_json::to_value(yaml).map_err(|e| format!("line {first}: {e}"))?;
     out.push((first, value));
     Ok(())
@@ -220,6 +251,41 @@ mod tests {
     fn yaml_error_names_the_line() {
         let err = parse_yaml("kind: A\n---\nkind: B\nkind: C\n").expect_err("duplicate key");
         assert!(err.starts_with("line 3"), "{err}");
+    }
+
+    #[test]
+    fn a_document_may_start_on_its_marker_line() {
+        let text = "kind: A\n--- {kind: Ingress, metadata: {name: x}}\n---   # comment\nkind: C\n";
+        let docs = parse_yaml(text).expect("parses");
+        let kinds: Vec<&str> = docs
+            .iter()
+            .filter_map(|(_, v)| v["kind"].as_str())
+            .collect();
+        assert_eq!(kinds, ["A", "Ingress", "C"]);
+        assert_eq!(docs[1].0, 2);
+        assert_eq!(docs[2].0, 4);
+        // `----` and `---x` are content, not markers.
+        assert!(parse_yaml("a: |\n  ----\n").is_ok());
+    }
+
+    #[test]
+    fn merge_keys_are_applied() {
+        let text =
+            "base: &b {annotations: {x: \"1\"}}\nkind: Ingress\nmetadata:\n  <<: *b\n  name: web\n";
+        let docs = parse_yaml(text).expect("parses");
+        assert_eq!(docs[0].1["metadata"]["annotations"]["x"], "1");
+        assert!(docs[0].1["metadata"].get("<<").is_none());
+    }
+
+    #[test]
+    fn lists_inside_lists_are_flattened_at_any_depth() {
+        let inner = serde_json::json!({"kind": "List", "items": [{"kind": "B"}, {"kind": "ConfigMapList", "items": [{"kind": "C"}]}]});
+        let outer = serde_json::json!({"kind": "List", "items": [{"kind": "A"}, inner]});
+        let kinds: Vec<String> = flatten_list(outer)
+            .into_iter()
+            .map(|v| v["kind"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(kinds, ["A", "B", "C"]);
     }
 
     #[test]
