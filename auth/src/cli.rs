@@ -38,6 +38,10 @@ pub struct Cli {
     /// Issuers' keys are refreshed in the background this often, in seconds.
     #[arg(long, default_value_t = 300)]
     pub jwks_refresh: u64,
+    /// On SIGTERM, keep accepting for this many seconds before draining, while Kubernetes
+    /// takes the pod out of the Service's endpoints and Traefik stops calling it.
+    #[arg(long, default_value_t = 0)]
+    pub shutdown_delay: u64,
     /// Tokens verified are remembered (keyed by a hash of token and rule, never past exp); 0 disables.
     #[arg(long, default_value_t = 10_000)]
     pub token_cache_size: usize,

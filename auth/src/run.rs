@@ -100,6 +100,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let signal = async {
         server::shutdown_signal().await;
+        if cli.shutdown_delay > 0 {
+            tracing::info!(
+                seconds = cli.shutdown_delay,
+                "still serving until the endpoints are updated"
+            );
+            tokio::time::sleep(Duration::from_secs(cli.shutdown_delay)).await;
+        }
         let _ = stop.send(true);
     };
     tokio::join!(main, metrics, signal);
