@@ -74,8 +74,9 @@ async fn verify(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> 
 /// 200 with the caller's identity in the headers Traefik copies to the backend. All three
 /// are always set, so a client cannot slip its own through when a claim is absent.
 fn allowed(identity: &Identity) -> Result<Response, Refusal> {
+    // Bytes, not str: a UTF-8 name or address is fine (obs-text); control characters are not.
     let value = |text: &str, what: &str| {
-        HeaderValue::from_str(text).map_err(|_| {
+        HeaderValue::from_bytes(text.as_bytes()).map_err(|_| {
             Refusal::new(
                 Reason::Malformed,
                 format!("the token's {what} cannot be sent as a header value"),

@@ -46,16 +46,14 @@ pub fn decision_line(decision: &Decision, headers: &HeaderMap, latency: Duration
         "method": header("x-forwarded-method"),
         // The path only: a client's query may carry a token (`?access_token=`), never logged.
         "path": path(headers),
+        "subject": decision.subject,
         "allowed": decision.outcome.is_ok(),
         "cached": decision.cached,
         "latency_us": latency.as_micros() as u64,
     });
-    match &decision.outcome {
-        Ok(identity) => line["subject"] = Value::String(identity.subject.clone()),
-        Err(refusal) => {
-            line["reason"] = Value::String(refusal.reason.as_str().to_string());
-            line["description"] = Value::String(refusal.description.clone());
-        }
+    if let Err(refusal) = &decision.outcome {
+        line["reason"] = Value::String(refusal.reason.as_str().to_string());
+        line["description"] = Value::String(refusal.description.clone());
     }
     line
 }

@@ -39,6 +39,15 @@ pub struct Decision {
     pub outcome: Result<Arc<Identity>, Refusal>,
     /// Whether the answer came from the verified-token cache.
     pub cached: bool,
+    /// The `sub` of a token whose signature verified, even when its claims were refused.
+    pub subject: Option<String>,
+}
+
+/// What the log may say about a request besides its outcome.
+#[derive(Default)]
+struct Seen {
+    cached: bool,
+    subject: Option<String>,
 }
 
 /// The verifier: settings, keys and the token cache.
@@ -87,15 +96,20 @@ impl Verifier {
                         format!("the Middleware's address does not carry a rule: {e}"),
                     )),
                     cached: false,
+                    subject: None,
                 };
             }
         };
-        let mut cached = false;
-        let outcome = self.decide(&rule, headers, &mut cached).await;
+        let mut seen = Seen::default();
+        let outcome = self.decide(&rule, headers, &mut seen).await;
         Decision {
             rule: Some(rule),
+            subject: match &outcome {
+                Ok(identity) => Some(identity.subject.clone()),
+                Err(_) => seen.subject,
+            },
             outcome,
-            cached,
+            cached: seen.cached,
         }
     }
 
@@ -103,7 +117,7 @@ impl Verifier {
         &self,
         rule: &RuleRequest,
         headers: &HeaderMap,
-        cached: &mut bool,
+        seen: &mut Seen,
     ) -> Result<Arc<Identity>, Refusal> {
         let issuer = enforced_issuer(rule)?;
         allowed::check(issuer, &self.settings.allowed_issuers)?;
@@ -111,13 +125,17 @@ impl Verifier {
         let cache_key = cache::key(&rule.to_query(), token);
         if let Some(identity) = self.cache.get(&cache_key) {
             self.metrics.cache_lookup(true);
-            *cached = true;
+            seen.cached = true;
             return Ok(identity);
         }
         self.metrics.cache_lookup(false);
         let (alg, kid) = token::header(token)?;
         let key = self.key(issuer, alg, kid.as_deref()).await?;
         let verified = signed_claims(token, alg, &key)?;
+        seen.subject = verified
+            .get("sub")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let accepted = claims::check(
             &verified,
             &ClaimRules {

@@ -106,6 +106,15 @@ async fn the_binary_serves_verifies_logs_and_drains() {
         .await
         .expect("verify");
     assert_eq!(refused.status(), 401);
+    let mut narrow = issuer.claims();
+    narrow["scope"] = "openid".into();
+    let forbidden = client
+        .get(format!("{base}/verify?{}", issuer.rule_query()))
+        .bearer_auth(mint(&key, &narrow))
+        .send()
+        .await
+        .expect("verify");
+    assert_eq!(forbidden.status(), 403);
 
     let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
         .await
@@ -142,7 +151,7 @@ async fn the_binary_serves_verifies_logs_and_drains() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["msg"] == "decision")
         .collect();
-    assert_eq!(decisions.len(), 2, "{stdout}");
+    assert_eq!(decisions.len(), 3, "{stdout}");
     let ok = &decisions[0];
     assert_eq!(ok["allowed"], true);
     assert_eq!(ok["subject"], "alice");
@@ -161,6 +170,10 @@ async fn the_binary_serves_verifies_logs_and_drains() {
     );
     assert_eq!(decisions[1]["allowed"], false);
     assert_eq!(decisions[1]["reason"], "missing_token");
+    assert_eq!(decisions[1]["subject"], Value::Null);
+    // A verified token refused for its claims: who it was is on record.
+    assert_eq!(decisions[2]["reason"], "missing_scope");
+    assert_eq!(decisions[2]["subject"], "alice");
     assert!(!stdout.contains(&token), "the token is never logged");
     assert!(stdout.contains("drained"), "{stdout}");
 }

@@ -77,12 +77,18 @@ async fn without_email_or_groups_the_headers_are_set_empty() {
     let obj = claims.as_object_mut().expect("object");
     obj.remove("email");
     obj.remove("groups");
+    obj.insert("sub".into(), json!("zoë"));
     let query = format!(
         "provider=jwt&issuer={}&audience=orders",
         oam_traefik_policy::forward_auth::escape(issuer.url())
     );
     let answer = verify(&router, &query, &mint(&key, &claims)).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    // A UTF-8 subject is passed on as it is.
+    assert_eq!(
+        answer.headers["x-forwarded-user"].as_bytes(),
+        "zoë".as_bytes()
+    );
     assert!(answer.headers.contains_key("x-forwarded-email"));
     assert_eq!(answer.header("x-forwarded-email"), "");
     assert_eq!(answer.header("x-forwarded-groups"), "");
