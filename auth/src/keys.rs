@@ -141,13 +141,10 @@ fn key(jwk: &Jwk) -> Option<Key> {
     // A JWK that names its `alg` verifies that algorithm only, and only if it fits the type.
     let algorithms = match &jwk.common.key_algorithm {
         None => family,
-        Some(alg) => {
-            let alg = alg.to_string();
-            family
-                .into_iter()
-                .filter(|a| format!("{a:?}") == alg)
-                .collect()
-        }
+        Some(alg) => match crate::token::algorithm(&alg.to_string()) {
+            Some(alg) if family.contains(&alg) => vec![alg],
+            _ => Vec::new(),
+        },
     };
     if algorithms.is_empty() {
         return None;

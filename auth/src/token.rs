@@ -74,18 +74,15 @@ pub fn header(token: &str) -> Result<(Algorithm, Option<String>), Refusal> {
         Some(serde_json::Value::String(alg)) => alg.as_str(),
         _ => return Err(malformed("the JWT header has no alg")),
     };
-    let algorithm = ALGORITHMS
-        .into_iter()
-        .find(|a| format!("{a:?}") == alg)
-        .ok_or_else(|| {
-            Refusal::new(
-                Reason::AlgorithmRefused,
-                format!(
-                    "alg {} is refused: only RS256/384/512, PS256/384/512, ES256/384 and EdDSA",
-                    crate::refusal::shown(alg)
-                ),
-            )
-        })?;
+    let algorithm = algorithm(alg).ok_or_else(|| {
+        Refusal::new(
+            Reason::AlgorithmRefused,
+            format!(
+                "alg {} is refused: only RS256/384/512, PS256/384/512, ES256/384 and EdDSA",
+                crate::refusal::shown(alg)
+            ),
+        )
+    })?;
     if header.contains_key("crit") {
         return Err(malformed(
             "the JWT header has crit extensions this verifier does not know",
@@ -97,6 +94,22 @@ pub fn header(token: &str) -> Result<(Algorithm, Option<String>), Refusal> {
         Some(_) => return Err(malformed("the JWT header's kid is not a string")),
     };
     Ok((algorithm, kid))
+}
+
+/// The asymmetric algorithm named `alg`; `None` for `none`, HS* and names not in [`ALGORITHMS`].
+pub fn algorithm(alg: &str) -> Option<Algorithm> {
+    Some(match alg {
+        "RS256" => Algorithm::RS256,
+        "RS384" => Algorithm::RS384,
+        "RS512" => Algorithm::RS512,
+        "PS256" => Algorithm::PS256,
+        "PS384" => Algorithm::PS384,
+        "PS512" => Algorithm::PS512,
+        "ES256" => Algorithm::ES256,
+        "ES384" => Algorithm::ES384,
+        "EdDSA" => Algorithm::EdDSA,
+        _ => return None,
+    })
 }
 
 fn malformed(what: &str) -> Refusal {
@@ -136,6 +149,16 @@ mod tests {
                 Err(reason),
                 "{h:?}"
             );
+        }
+    }
+
+    #[test]
+    fn exactly_the_asymmetric_algorithms_are_named() {
+        for alg in ALGORITHMS {
+            assert_eq!(algorithm(&format!("{alg:?}")), Some(alg));
+        }
+        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+            assert_eq!(algorithm(&format!("{alg:?}")), None);
         }
     }
 
