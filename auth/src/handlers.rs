@@ -107,14 +107,13 @@ fn refused(refusal: &Refusal) -> Response {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    let settings = state.verifier.settings();
+    let allowed = state.verifier.allowed_issuers();
     let statuses = state.verifier.keys().status();
-    let (ready, reason) = if settings.allowed_issuers.is_empty() {
+    let (ready, reason) = if allowed.is_empty() {
         (false, Some(NO_TRUSTED_ISSUER.to_string()))
     } else {
         // Every allowed issuer has keys, or discovery said it is a prefix, not an issuer.
-        let waiting: Vec<&str> = settings
-            .allowed_issuers
+        let waiting: Vec<&str> = allowed
             .iter()
             .filter(|prefix| {
                 !statuses

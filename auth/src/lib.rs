@@ -12,6 +12,7 @@ pub mod issuers;
 pub mod keys;
 pub mod log;
 pub mod metrics;
+pub mod policy_file;
 pub mod refusal;
 pub mod run;
 pub mod server;

@@ -14,6 +14,7 @@ use crate::fetch::Fetcher;
 use crate::handlers::{self, AppState};
 use crate::issuers::{KeyStore, REFETCH_INTERVAL};
 use crate::metrics::Metrics;
+use crate::policy_file::{self, PolicyFile};
 use crate::server;
 use crate::verify::{Settings, Verifier};
 
@@ -22,7 +23,6 @@ pub fn state(cli: &Cli, policy: &Policy) -> anyhow::Result<AppState> {
     let metrics = Arc::new(Metrics::new());
     let fetcher = Fetcher::new(cli.ca_file.as_deref()).context("--ca-file")?;
     let keys = Arc::new(KeyStore::new(fetcher, metrics.clone(), REFETCH_INTERVAL));
-    keys.prefetch(&policy.allowed_issuers);
     let settings = Settings {
         allowed_issuers: policy.allowed_issuers.clone(),
         leeway: cli.leeway,
@@ -37,16 +37,9 @@ pub fn state(cli: &Cli, policy: &Policy) -> anyhow::Result<AppState> {
     Ok(AppState { verifier, metrics })
 }
 
-/// Read the policy file named by `--policy`.
-pub fn read_policy(cli: &Cli) -> anyhow::Result<Policy> {
-    let text = std::fs::read_to_string(&cli.policy)
-        .with_context(|| format!("reading --policy {}", cli.policy.display()))?;
-    Policy::from_yaml(&text).with_context(|| format!("--policy {}", cli.policy.display()))
-}
-
 /// Serve until SIGTERM or Ctrl-C, then drain.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let policy = read_policy(&cli)?;
+    let (policy_file, policy) = PolicyFile::open(&cli.policy)?;
     if policy.allowed_issuers.is_empty() {
         tracing::warn!("{NO_TRUSTED_ISSUER}; every verify request is refused");
     }
@@ -55,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => None,
     };
     let state = state(&cli, &policy)?;
+    let watcher = policy_file.watch(state.verifier.clone(), policy_file::POLL);
     let refresher = state
         .verifier
         .keys()
@@ -111,6 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     tokio::join!(main, metrics, signal);
     refresher.abort();
+    watcher.abort();
     tracing::info!("oam-traefik-auth stopped");
     Ok(())
 }

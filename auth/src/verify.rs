@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::http::HeaderMap;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
@@ -22,7 +23,7 @@ use crate::{allowed, token};
 /// How tokens are checked, besides the rule.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The issuer URL prefixes trusted (the policy's `allowedIssuers`).
+    /// The issuer URL prefixes trusted at start (the policy's `allowedIssuers`).
     pub allowed_issuers: Vec<String>,
     /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
     pub leeway: u64,
@@ -53,6 +54,8 @@ struct Seen {
 /// The verifier: settings, keys and the token cache.
 pub struct Verifier {
     settings: Settings,
+    /// The policy's `allowedIssuers` in force; swapped when the policy file changes.
+    allowed: ArcSwap<Vec<String>>,
     keys: Arc<KeyStore>,
     cache: TokenCache,
     metrics: Arc<Metrics>,
@@ -66,7 +69,9 @@ impl Verifier {
         cache_capacity: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
+        keys.prefetch(&settings.allowed_issuers);
         Self {
+            allowed: ArcSwap::from_pointee(settings.allowed_issuers.clone()),
             settings,
             keys,
             cache: TokenCache::new(cache_capacity),
@@ -77,6 +82,17 @@ impl Verifier {
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The issuer URL prefixes trusted now.
+    pub fn allowed_issuers(&self) -> Arc<Vec<String>> {
+        self.allowed.load_full()
+    }
+
+    /// Trust `issuers` from now on (a reloaded policy); their keys are loaded in the background.
+    pub fn set_allowed_issuers(&self, issuers: Vec<String>) {
+        self.keys.prefetch(&issuers);
+        self.allowed.store(Arc::new(issuers));
     }
 
     /// The issuers' keys.
@@ -120,7 +136,7 @@ impl Verifier {
         seen: &mut Seen,
     ) -> Result<Arc<Identity>, Refusal> {
         let issuer = enforced_issuer(rule)?;
-        allowed::check(issuer, &self.settings.allowed_issuers)?;
+        allowed::check(issuer, &self.allowed.load())?;
         let token = token::bearer(headers)?;
         let cache_key = cache::key(&rule.to_query(), token);
         if let Some(identity) = self.cache.get(&cache_key) {

@@ -133,6 +133,44 @@ async fn the_binary_serves_verifies_logs_and_drains() {
         .expect("metrics");
     assert_eq!(not_on_main.status(), 404, "metrics has its own listener");
 
+    // The policy edited in place: an issuer no longer allowed is refused without a restart,
+    // even for a token verified (and cached) a moment ago.
+    std::fs::write(
+        &policy,
+        "apiVersion: oam-traefik.io/v1alpha1\nkind: AdmissionPolicy\nspec:\n  allowedIssuers: []\n",
+    )
+    .expect("policy");
+    let started = Instant::now();
+    loop {
+        let ready = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        if ready.status() == 503 {
+            assert!(
+                ready
+                    .text()
+                    .await
+                    .expect("text")
+                    .contains("trusts no issuer")
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "policy never reloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let untrusted = client
+        .get(format!("{base}/verify?{}", issuer.rule_query()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("verify");
+    assert_eq!(untrusted.status(), 401);
+
     // SIGTERM: drain and exit 0.
     // SAFETY: kill(2) on the child we spawned.
     let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -151,7 +189,7 @@ async fn the_binary_serves_verifies_logs_and_drains() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["msg"] == "decision")
         .collect();
-    assert_eq!(decisions.len(), 3, "{stdout}");
+    assert_eq!(decisions.len(), 4, "{stdout}");
     let ok = &decisions[0];
     assert_eq!(ok["allowed"], true);
     assert_eq!(ok["subject"], "alice");
@@ -174,6 +212,8 @@ async fn the_binary_serves_verifies_logs_and_drains() {
     // A verified token refused for its claims: who it was is on record.
     assert_eq!(decisions[2]["reason"], "missing_scope");
     assert_eq!(decisions[2]["subject"], "alice");
+    assert_eq!(decisions[3]["reason"], "no_trusted_issuer");
+    assert!(stdout.contains("policy reloaded"), "{stdout}");
     assert!(!stdout.contains(&token), "the token is never logged");
     assert!(stdout.contains("drained"), "{stdout}");
 }

@@ -1594,9 +1594,12 @@ fn verifier_runs_two_restricted_replicas_behind_its_own_service_and_budget() -> 
             .iter()
             .any(|v| v["configMap"]["name"] == format!("{FULLNAME}-policy"))
     );
+    // A directory mount, so that an edited ConfigMap reaches the verifier's poll.
+    let mounts = c["volumeMounts"].as_array().context("volumeMounts")?;
     assert!(
-        deployment["spec"]["template"]["metadata"]["annotations"]["checksum/policy"].is_string(),
-        "a policy change rolls the verifier"
+        mounts
+            .iter()
+            .any(|m| m["mountPath"] == "/etc/oam-traefik" && m.get("subPath").is_none())
     );
 
     // Its Service and budget select its pods, and the webhook's select none of them.

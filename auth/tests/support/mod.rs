@@ -279,7 +279,6 @@ pub fn verifier(issuer: &TestIssuer, allowed: &[&str], refetch: Duration) -> (Ro
     let fetcher = Fetcher::new(Some(issuer.ca_file.path())).expect("fetcher");
     let keys = Arc::new(KeyStore::new(fetcher, metrics.clone(), refetch));
     let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
-    keys.prefetch(&allowed);
     let settings = Settings {
         allowed_issuers: allowed,
         leeway: 60,
