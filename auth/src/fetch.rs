@@ -75,11 +75,14 @@ pub enum CaError {
         /// Why.
         message: String,
     },
+    /// The HTTP client cannot be built with these roots.
+    #[error("HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
 }
 
 impl Fetcher {
     /// A fetcher trusting the system roots and the PEM certificates in `ca_file`.
-    pub fn new(ca_file: Option<&Path>) -> Result<Self, anyhow::Error> {
+    pub fn new(ca_file: Option<&Path>) -> Result<Self, CaError> {
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .https_only(true)

@@ -6,13 +6,33 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
-use oam_traefik_policy::Policy;
+use oam_traefik_policy::{Policy, PolicyError};
 
 use crate::verify::Verifier;
 
 /// How often the file is read again.
 pub const POLL: Duration = Duration::from_secs(5);
+
+/// A policy file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyFileError {
+    /// It cannot be read.
+    #[error("reading --policy {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It does not parse, or says something that cannot be enforced.
+    #[error("--policy {path}: {source}")]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: PolicyError,
+    },
+}
 
 /// The policy file and the text of the policy in force.
 pub struct PolicyFile {
@@ -22,7 +42,7 @@ pub struct PolicyFile {
 
 impl PolicyFile {
     /// Read and parse the file; an error here means the verifier cannot start.
-    pub fn open(path: &Path) -> anyhow::Result<(Self, Policy)> {
+    pub fn open(path: &Path) -> Result<(Self, Policy), PolicyFileError> {
         let text = read(path)?;
         let policy = parse(path, &text)?;
         let file = Self {
@@ -34,7 +54,7 @@ impl PolicyFile {
 
     /// Read the file again: `Some` policy when it changed and parses, `None` when it is
     /// unchanged; an error leaves the policy in force (and is retried at the next change).
-    pub fn reload(&self) -> anyhow::Result<Option<Policy>> {
+    pub fn reload(&self) -> Result<Option<Policy>, PolicyFileError> {
         let text = read(&self.path)?;
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         if *loaded == text {
@@ -62,7 +82,7 @@ impl PolicyFile {
                     }
                     Err(e) => {
                         tracing::warn!(
-                            error = format!("{e:#}"),
+                            error = %e,
                             "policy refused; the one in force stays"
                         )
                     }
@@ -72,12 +92,18 @@ impl PolicyFile {
     }
 }
 
-fn read(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading --policy {}", path.display()))
+fn read(path: &Path) -> Result<String, PolicyFileError> {
+    std::fs::read_to_string(path).map_err(|source| PolicyFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
-    Policy::from_yaml(text).with_context(|| format!("--policy {}", path.display()))
+fn parse(path: &Path, text: &str) -> Result<Policy, PolicyFileError> {
+    Policy::from_yaml(text).map_err(|source| PolicyFileError::Policy {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -103,7 +129,7 @@ mod tests {
         assert!(changed.allowed_issuers.is_empty());
         std::fs::write(&path, policy("[\"http://not-https\"]")).expect("write");
         let err = file.reload().expect_err("refused");
-        assert!(format!("{err:#}").contains("allowedIssuers"), "{err:#}");
+        assert!(err.to_string().contains("allowedIssuers"), "{err}");
         assert!(file.reload().expect("reads").is_none(), "reported once");
         std::fs::write(&path, "kind: Nope\n").expect("write");
         assert!(PolicyFile::open(&path).is_err());
