@@ -56,13 +56,19 @@ pub fn metrics_router(state: AppState) -> Router {
 async fn verify(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let started = Instant::now();
     // The rule comes from this request's own query, which the Middleware's address sets.
-    let decision = state.verifier.verify(uri.query(), &headers).await;
-    let response = match &decision.outcome {
-        Ok(identity) => match allowed(identity) {
-            Ok(response) => response,
-            Err(refusal) => refused(&refusal),
-        },
-        Err(refusal) => refused(refusal),
+    let mut decision = state.verifier.verify(uri.query(), &headers).await;
+    let answer = match &decision.outcome {
+        Ok(identity) => allowed(identity),
+        Err(refusal) => Err(refusal.clone()),
+    };
+    let response = match answer {
+        Ok(response) => response,
+        Err(refusal) => {
+            let response = refused(&refusal);
+            // The log and metrics record what was answered.
+            decision.outcome = Err(refusal);
+            response
+        }
     };
     let latency = started.elapsed();
     let reason = decision.outcome.as_ref().err().map(|r| r.reason.as_str());

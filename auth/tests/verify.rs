@@ -222,6 +222,10 @@ async fn claims_outside_the_rule_are_refused() {
             words,
         );
     }
+    // A subject that would inject a header is refused, not passed on.
+    let injected = with(c.clone(), "sub", json!("alice\r\nX-Forwarded-User: admin"));
+    let answer = verify(&router, &q, &mint(&key, &injected)).await;
+    assert_invalid(&answer, "malformed", "sub cannot be sent as a header value");
     let mut no_exp = c.clone();
     no_exp.as_object_mut().expect("object").remove("exp");
     assert_invalid(
