@@ -10,6 +10,7 @@ pub mod classes;
 pub mod config;
 pub mod error;
 pub mod evaluate;
+pub mod forward_auth;
 pub mod http_route;
 pub mod identity;
 pub mod index;

@@ -144,9 +144,22 @@ impl Rendered {
             .unwrap_or_else(|| panic!("no {kind} {name} in {:?}", self.kinds()))
     }
 
+    /// The one object of `kind` that is not the verifier's.
     fn one(&self, kind: &str) -> &Value {
-        let found = self.all(kind);
+        let found: Vec<&Value> = self.all(kind).into_iter().filter(|o| !is_auth(o)).collect();
         assert_eq!(found.len(), 1, "expected one {kind}, found {}", found.len());
+        found[0]
+    }
+
+    /// The verifier's (oam-traefik-auth's) one object of `kind`.
+    fn auth(&self, kind: &str) -> &Value {
+        let found: Vec<&Value> = self.all(kind).into_iter().filter(|o| is_auth(o)).collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one auth {kind}, found {}",
+            found.len()
+        );
         found[0]
     }
 
@@ -171,6 +184,11 @@ impl Rendered {
             &self.one("ValidatingWebhookConfiguration")["webhooks"][0],
         ]
     }
+}
+
+/// Whether `object` belongs to the verifier rather than the webhook.
+fn is_auth(object: &Value) -> bool {
+    object["metadata"]["labels"]["app.kubernetes.io/component"] == "auth"
 }
 
 /// Multi-document YAML as JSON values, parsed by the real cue.
@@ -254,12 +272,38 @@ fn lint_passes_strict_and_the_schema_refuses_bad_values() -> Result<()> {
 }
 
 #[test]
-fn identity_trait_needs_the_auth_service_address_unless_disabled() -> Result<()> {
+fn identity_trait_calls_the_charts_verifier_unless_another_address_is_given() -> Result<()> {
     let chart = chart_dir().display().to_string();
+    // No --set at all: the generated Middlewares call the verifier the chart deploys.
     let out = run(&tools().helm, &["template", RELEASE, &chart, "-n", NS])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r = Rendered(yaml_documents(&text(&out.stdout))?);
+    let verifier = format!("http://{FULLNAME}-auth.{NS}.svc:8080/verify");
+    assert_eq!(trait_auth_service(&r)?["address"], verifier.as_str());
+    let svc = r.auth("Service");
+    assert_eq!(svc["metadata"]["name"], format!("{FULLNAME}-auth"));
+    assert_eq!(svc["spec"]["ports"][0]["port"], 8080);
+    // An external auth service stays possible, and then no verifier is needed.
+    let r = Rendered::new(&["auth.enabled=false"])?;
+    assert_eq!(trait_auth_service(&r)?["address"], AUTH);
+    assert!(r.0.iter().all(|o| !is_auth(o)), "{:?}", r.kinds());
+    // Neither: refused, saying what to set.
+    let out = run(
+        &tools().helm,
+        &[
+            "template",
+            RELEASE,
+            &chart,
+            "-n",
+            NS,
+            "--set",
+            "auth.enabled=false",
+        ],
+    )?;
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("identity.authService.address is required"),
+        text(&out.stderr)
+            .contains("identity.authService.address is required when auth.enabled=false"),
         "{}",
         text(&out.stderr)
     );
@@ -278,6 +322,18 @@ fn identity_trait_needs_the_auth_service_address_unless_disabled() -> Result<()>
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!text(&out.stdout).contains("kind: TraitDefinition"));
     Ok(())
+}
+
+/// The `_authService` the chart appends to the TraitDefinition's CUE template.
+fn trait_auth_service(r: &Rendered) -> Result<Value> {
+    let template = r.named("TraitDefinition", "identity")["spec"]["schematic"]["cue"]["template"]
+        .as_str()
+        .context("no CUE template")?;
+    let line = template
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("_authService: "))
+        .context("no _authService in the template")?;
+    Ok(serde_json::from_str(line)?)
 }
 
 // ---------------------------------------------------------------- webhook configurations
@@ -854,6 +910,11 @@ fn every_option_renders_objects_the_api_server_accepts() -> Result<()> {
         ][..],
         &["priorityClassName=system-cluster-critical"][..],
         &["webhook.failurePolicy=Ignore"][..],
+        &["auth.enabled=false"][..],
+        &[
+            "auth.issuerCA.configMapName=corp-ca",
+            "auth.extraArgs[0]=--token-cache-size=0",
+        ][..],
     ] {
         let r = Rendered::new(sets)?;
         let (skipped, checked): (Vec<&Value>, Vec<&Value>) =
@@ -861,7 +922,8 @@ fn every_option_renders_objects_the_api_server_accepts() -> Result<()> {
                 .partition(|o| NOT_SERVED.iter().any(|k| o["kind"] == *k));
         let expected_skips = match sets.first() {
             Some(&"tls.mode=certManager") => 4,
-            Some(&"metrics.serviceMonitor.enabled=true") => 1,
+            // The webhook's and the verifier's.
+            Some(&"metrics.serviceMonitor.enabled=true") => 2,
             _ => 0,
         };
         assert_eq!(skipped.len(), expected_skips, "{sets:?}: {:?}", r.kinds());
@@ -906,6 +968,40 @@ fn helm_install_dry_run_against_the_server_prints_the_notes() -> Result<()> {
     );
     assert!(notes.contains("No label"), "{notes}");
     assert!(notes.contains(AUTH), "{notes}");
+    // The verifier trusts no issuer until allowedIssuers is set: the NOTES say which value.
+    assert!(
+        notes.contains("WARNING: policy.spec.allowedIssuers is empty")
+            && notes.contains("--set 'policy.spec.allowedIssuers={https://"),
+        "{notes}"
+    );
+    let issuers = "policy.spec.allowedIssuers={https://login.example.com/realms/prod}";
+    let out = run(
+        &tools().helm,
+        &[
+            "install",
+            RELEASE,
+            &chart,
+            "--namespace",
+            NS,
+            "--dry-run=server",
+            "--kubeconfig",
+            &kubeconfig,
+            "--set",
+            issuers,
+        ],
+    )?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    let notes = printed.split("NOTES:").nth(1).context("no NOTES")?;
+    assert!(!notes.contains("WARNING"), "{notes}");
+    assert!(
+        notes.contains("issuers under: https://login.example.com/realms/prod"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(&format!("http://{FULLNAME}-auth.{NS}.svc:8080/verify")),
+        "{notes}"
+    );
     // Nothing was installed.
     let hooks = cp
         .kubectl()
@@ -1442,6 +1538,241 @@ fn identity_trait_refuses_a_wildcard_scope_an_http_issuer_and_an_unknown_provide
     ] {
         let err = identity_outputs(&context, &parameter)?.expect_err("must not evaluate");
         assert!(err.contains(names), "{parameter}: {err}");
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- the verifier (oam-traefik-auth)
+
+#[test]
+fn verifier_runs_two_restricted_replicas_behind_its_own_service_and_budget() -> Result<()> {
+    let r = Rendered::new(&[
+        "auth.leeway=30",
+        "auth.groupsClaim=roles",
+        "auth.issuerCA.configMapName=corp-ca",
+    ])?;
+    let deployment = r.auth("Deployment");
+    assert_eq!(deployment["metadata"]["name"], format!("{FULLNAME}-auth"));
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    let c = &pod["containers"][0];
+    assert_eq!(c["command"], json!(["/oam-traefik-auth"]));
+    assert_eq!(
+        c["image"],
+        r.deployment()["spec"]["template"]["spec"]["containers"][0]["image"]
+    );
+    let args = strings(&c["args"]);
+    assert_eq!(flag(&args, "--listen"), Some("0.0.0.0:8080"));
+    assert_eq!(flag(&args, "--metrics-listen"), Some("0.0.0.0:9091"));
+    assert_eq!(
+        flag(&args, "--policy"),
+        Some("/etc/oam-traefik/policy.yaml")
+    );
+    assert_eq!(flag(&args, "--leeway"), Some("30"));
+    assert_eq!(flag(&args, "--groups-claim"), Some("roles"));
+    assert_eq!(flag(&args, "--shutdown-delay"), Some("5"));
+    assert_eq!(
+        flag(&args, "--ca-file"),
+        Some("/etc/oam-traefik/issuer-ca/ca.crt")
+    );
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    let sc = &c["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    // It reads the webhook's policy ConfigMap: one policy for both.
+    let volumes = pod["volumes"].as_array().context("volumes")?;
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v["configMap"]["name"] == format!("{FULLNAME}-policy"))
+    );
+    // A directory mount, so that an edited ConfigMap reaches the verifier's poll.
+    let mounts = c["volumeMounts"].as_array().context("volumeMounts")?;
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["mountPath"] == "/etc/oam-traefik" && m.get("subPath").is_none())
+    );
+
+    // Its Service and budget select its pods, and the webhook's select none of them.
+    let auth_pod = &deployment["spec"]["template"]["metadata"]["labels"];
+    let webhook_pod = &r.deployment()["spec"]["template"]["metadata"]["labels"];
+    let selects = |selector: &Value, pod: &Value| {
+        selector
+            .as_object()
+            .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| &pod[k] == v))
+    };
+    let (svc, pdb) = (r.auth("Service"), r.auth("PodDisruptionBudget"));
+    assert!(selects(&svc["spec"]["selector"], auth_pod));
+    assert!(!selects(&svc["spec"]["selector"], webhook_pod));
+    assert!(selects(&pdb["spec"]["selector"]["matchLabels"], auth_pod));
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert!(!selects(&r.one("Service")["spec"]["selector"], auth_pod));
+    assert!(!selects(
+        &r.one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+        auth_pod
+    ));
+    let ports: Vec<(&Value, &Value)> = svc["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| (&p["name"], &p["port"]))
+        .collect();
+    assert_eq!(
+        ports,
+        vec![
+            (&json!("http"), &json!(8080)),
+            (&json!("metrics"), &json!(9091))
+        ]
+    );
+
+    // NetworkPolicy and ServiceMonitor follow the webhook's switches.
+    let r = Rendered::new(&[
+        "networkPolicy.enabled=true",
+        "networkPolicy.authFrom[0].namespaceSelector.matchLabels.app=traefik",
+        "metrics.serviceMonitor.enabled=true",
+    ])?;
+    let np = r.auth("NetworkPolicy");
+    assert_eq!(np["spec"]["ingress"][0]["ports"][0]["port"], "http");
+    assert_eq!(
+        np["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]["app"],
+        "traefik"
+    );
+    assert_eq!(
+        r.auth("ServiceMonitor")["spec"]["endpoints"][0]["port"],
+        "metrics"
+    );
+
+    // The schema refuses unknown keys under auth.
+    let out = helm_template(&["auth.replicas=3"])?;
+    assert!(!out.status.success(), "auth.replicas was accepted");
+    assert!(
+        text(&out.stderr).contains("replicas"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn the_cue_forward_auth_query_is_the_rule_the_verifier_parses() -> Result<()> {
+    use oam_traefik_policy::IdentityRule;
+    use oam_traefik_policy::forward_auth::{self, RuleRequest};
+    let context = json!({"appName": "shop", "name": "orders", "namespace": "shop"});
+    for parameter in [
+        json!({
+            "version": "v1",
+            "provider": "oidc",
+            "issuer": "https://login.example.com/realms/prod",
+            "audiences": ["orders", "orders api"],
+            "scopes": ["orders:read", "a&b=c", "100%+"],
+            "groups": ["team orders", "ünïcode/ø", "x?y#z"],
+        }),
+        json!({"provider": "jwt", "issuer": "https://idp.example", "audiences": ["a"]}),
+        json!({"provider": "basic"}),
+    ] {
+        let outputs = identity_outputs(&context, &parameter)?.map_err(anyhow::Error::msg)?;
+        let address = outputs["identity-middleware"]["spec"]["forwardAuth"]["address"]
+            .as_str()
+            .context("no forwardAuth address")?;
+        let query = address
+            .strip_prefix(&format!("{AUTH}?"))
+            .with_context(|| format!("{address} is not {AUTH}?<query>"))?;
+        let rule = IdentityRule::from_properties(Some(&parameter))?;
+        let parsed = forward_auth::parse(query).with_context(|| format!("parsing {query}"))?;
+        assert_eq!(Some(parsed), RuleRequest::from_rule(&rule), "{parameter}");
+        // Byte for byte what the contract module writes.
+        assert_eq!(
+            Some(query.to_string()),
+            forward_auth::query(&rule),
+            "{parameter}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn the_verifier_binary_serves_with_the_deployments_arguments_and_the_rendered_policy() -> Result<()>
+{
+    let bin =
+        oam_traefik_e2e::binaries::workspace_binary("oam-traefik-auth", "OAM_TRAEFIK_AUTH_BIN")?;
+    for (sets, ready) in [
+        (&[][..], false),
+        (
+            &["policy.spec.allowedIssuers[0]=https://127.0.0.1:1/realms/"][..],
+            true,
+        ),
+    ] {
+        let r = Rendered::new(sets)?;
+        let c = &r.auth("Deployment")["spec"]["template"]["spec"]["containers"][0];
+        let dir = tempfile::tempdir()?;
+        let policy = r
+            .all("ConfigMap")
+            .into_iter()
+            .find(|c| c["data"]["policy.yaml"].is_string())
+            .context("no policy ConfigMap")?;
+        std::fs::write(
+            dir.path().join("policy.yaml"),
+            policy["data"]["policy.yaml"].as_str().context("policy")?,
+        )?;
+        let (port, metrics) = (free_port()?, free_port()?);
+        let mut args = strings(&c["args"]);
+        for (i, arg) in args.clone().iter().enumerate() {
+            let value = match arg.as_str() {
+                "--listen" => format!("127.0.0.1:{port}"),
+                "--metrics-listen" => format!("127.0.0.1:{metrics}"),
+                "--policy" => dir.path().join("policy.yaml").display().to_string(),
+                // The test stops it at once; the pod waits for its endpoints to update.
+                "--shutdown-delay" => "0".to_string(),
+                _ => continue,
+            };
+            args[i + 1] = value;
+        }
+        let mut cmd = Command::new(&bin);
+        cmd.args(&args);
+        let mut process = Process::spawn(
+            "oam-traefik-auth (chart args)",
+            cmd,
+            &dir.path().join("auth.log"),
+        )?;
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let healthz = loop {
+            if let Ok(r) = reqwest::blocking::get(format!("{base}/healthz")) {
+                break r;
+            }
+            if process.exited().is_some() {
+                return Err(process.died());
+            }
+            assert!(Instant::now() < deadline, "never served");
+            thread::sleep(Duration::from_millis(100));
+        };
+        assert!(healthz.status().is_success());
+        let readyz = reqwest::blocking::get(format!("{base}/readyz"))?;
+        if ready {
+            // The allowed entry is a prefix: discovery cannot reach it here, so it is not
+            // ready yet; what matters is that it no longer says it trusts no issuer.
+            assert!(!readyz.text()?.contains("trusts no issuer"), "{sets:?}");
+        } else {
+            assert_eq!(readyz.status(), 503);
+            assert!(readyz.text()?.contains("trusts no issuer"), "{sets:?}");
+            let verify = reqwest::blocking::get(format!(
+                "{base}/verify?provider=oidc&issuer=https%3A%2F%2Flogin.example.com&audience=a"
+            ))?;
+            assert_eq!(verify.status(), 401);
+            assert!(verify.text()?.contains("policy.spec.allowedIssuers"));
+        }
+        let scraped = reqwest::blocking::get(format!("http://127.0.0.1:{metrics}/metrics"))?;
+        assert!(scraped.status().is_success());
+        process.stop();
     }
     Ok(())
 }

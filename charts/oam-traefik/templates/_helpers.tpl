@@ -85,3 +85,31 @@ app.kubernetes.io/part-of: oam-traefik
 {{- end }}
 {{- .Values.tls.mode }}
 {{- end }}
+
+{{/* The verifier (oam-traefik-auth): its objects' name, and labels that the webhook's selectors never match. */}}
+{{- define "oam-traefik.auth.fullname" -}}
+{{- printf "%s-auth" (include "oam-traefik.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "oam-traefik.auth.selectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-auth" (include "oam-traefik.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "oam-traefik.auth.labels" -}}
+helm.sh/chart: {{ include "oam-traefik.chart" . }}
+{{ include "oam-traefik.auth.selectorLabels" . }}
+app.kubernetes.io/component: auth
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: oam-traefik
+{{- end }}
+
+{{/* The forwardAuth address the identity trait's Middlewares call: the one given, or the chart's verifier. */}}
+{{- define "oam-traefik.authAddress" -}}
+{{- if .Values.identity.authService.address }}
+{{- .Values.identity.authService.address }}
+{{- else if .Values.auth.enabled }}
+{{- printf "http://%s.%s.svc:%v/verify" (include "oam-traefik.auth.fullname" .) .Release.Namespace .Values.auth.service.port }}
+{{- end }}
+{{- end }}
