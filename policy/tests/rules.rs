@@ -264,7 +264,9 @@ fn ot003_wildcard_denied_and_too_many_scopes() {
     let v = review_with(
         &app(&format!(
             "{GATEWAY}{}",
-            identity("{version: v1, provider: basic, scopes: [admin, read]}")
+            identity(
+                "{version: v1, provider: oidc, issuer: \"https://idp.example\", audiences: [a], scopes: [admin, read]}"
+            )
         )),
         &policy,
         &index(&[]),

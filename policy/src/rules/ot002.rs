@@ -2,6 +2,7 @@
 
 use crate::Policy;
 use crate::config::url_host;
+use crate::identity::Provider;
 use crate::config::Level;
 use crate::evaluate::{Findings, RuleSite};
 use crate::rules::{RuleId, RuleInfo};
@@ -9,8 +10,8 @@ use crate::rules::{RuleId, RuleInfo};
 pub(crate) const INFO: RuleInfo = RuleInfo {
     id: RuleId::OT002,
     title: "issuer and audiences",
-    rejects: "an identity rule whose issuer is not allowed, or that lacks provider, issuer or audiences where its provider needs them",
-    hint: "name a provider; for oidc and jwt give an https:// issuer from the policy's allowedIssuers and at least one audience",
+    rejects: "an identity rule whose issuer is not allowed or has no host, with a wildcard audience, or that lacks provider, issuer, audiences or middleware where its provider needs them",
+    hint: "name a provider; for oidc and jwt give an https:// issuer from the policy's allowedIssuers and at least one exact audience; for basic and forward-auth name your auth Middleware in `middleware:`",
     default_level: Level::Deny,
 };
 
@@ -57,6 +58,25 @@ pub(crate) fn check(site: &RuleSite, policy: &Policy, out: &mut Findings) {
             )
         }
         Some(_) => {}
+    }
+    // The generated Middleware asks oam-traefik-auth, which verifies tokens only: a basic
+    // or forward-auth rule means something only with a Middleware of its own.
+    if matches!(provider, Provider::Basic | Provider::ForwardAuth)
+        && rule.middleware.as_deref().is_none_or(|m| m.trim().is_empty())
+    {
+        let kind = match provider {
+            Provider::Basic => "basicAuth or digestAuth",
+            _ => "forwardAuth",
+        };
+        out.add(
+            RuleId::OT002,
+            site.subject(),
+            site.field("middleware"),
+            format!(
+                "provider {} needs `middleware:` naming the {kind} Middleware that enforces it; the generated Middleware verifies tokens only (oidc, jwt)",
+                provider.as_str()
+            ),
+        );
     }
     if let Some(i) = rule
         .audiences
