@@ -578,6 +578,12 @@ fn policy_config_map_is_the_mounted_admission_policy_with_the_release_namespace_
     assert_eq!(spec["maxScopes"], 10);
     let exempt: BTreeSet<String> = strings(&spec["exemptNamespaces"]).into_iter().collect();
     assert_eq!(exempt, set(&["kube-system", NS]));
+    // The verifier the identity trait calls is pinned as the auth service that counts, and
+    // the rendered file is one the policy crate accepts.
+    assert_eq!(spec["trustedAuthServices"], json!([AUTH]));
+    let parsed = oam_traefik_policy::Policy::from_yaml(file)?;
+    assert!(parsed.trusts_auth_service(&format!("{AUTH}?provider=oidc")));
+    assert!(!parsed.trusts_auth_service("http://always-200.example/"));
 
     // The ConfigMap is mounted whole (no subPath, so edits reach the pod) where --policy reads.
     let pod = &r.deployment()["spec"]["template"]["spec"];

@@ -74,6 +74,10 @@ app.kubernetes.io/part-of: oam-traefik
 {{- $policy := deepCopy .Values.policy }}
 {{- $spec := $policy.spec | default dict }}
 {{- $_ := set $spec "exemptNamespaces" (include "oam-traefik.excludedNamespaces" . | fromJsonArray) }}
+{{- /* The identity trait's auth service always counts as authentication. */}}
+{{- with include "oam-traefik.authAddress" . }}
+{{- $_ := set $spec "trustedAuthServices" (append ($spec.trustedAuthServices | default list) . | uniq) }}
+{{- end }}
 {{- $_ := set $policy "spec" $spec }}
 {{- toYaml $policy }}
 {{- end }}
