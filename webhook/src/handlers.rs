@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use oam_traefik_policy::Lookup;
 
 use crate::admission::{self, Endpoint};
-use crate::cache::{CacheState, ClusterCache};
+use crate::cache::ClusterCache;
 use crate::log;
 use crate::metrics::{Metrics, RequestLabels};
 use crate::policy_store::PolicyStore;
@@ -57,16 +57,22 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
         .with_state(metrics)
 }
 
+/// How long a review that arrives before the watch caches' first sync waits for it: well
+/// under the API server's webhook timeout (10 s by default, 30 s at most).
+pub const FIRST_SYNC_WAIT: Duration = Duration::from_secs(3);
+
 async fn validate(State(s): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    review(&s, Endpoint::Validate, body)
+    review(&s, Endpoint::Validate, body).await
 }
 
 async fn mutate(State(s): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    review(&s, Endpoint::Mutate, body)
+    review(&s, Endpoint::Mutate, body).await
 }
 
-/// Answer one AdmissionReview; the work is microseconds of CPU, so it runs inline.
-fn review(s: &AppState, endpoint: Endpoint, body: Result<Bytes, BytesRejection>) -> Response {
+/// Answer one AdmissionReview; the work is microseconds of CPU, so it runs inline. Before
+/// the caches' first sync it waits for them (at most [`FIRST_SYNC_WAIT`]) rather than
+/// deciding without them.
+async fn review(s: &AppState, endpoint: Endpoint, body: Result<Bytes, BytesRejection>) -> Response {
     let start = Instant::now();
     let body = match body {
         Ok(body) => body,
@@ -84,8 +90,28 @@ fn review(s: &AppState, endpoint: Endpoint, body: Result<Bytes, BytesRejection>)
         Ok(incoming) => incoming,
         Err(e) => return refuse(s, endpoint, start, StatusCode::BAD_REQUEST, e.to_string()),
     };
+    if let Some(cache) = &s.readiness.cache
+        && !cache.settled()
+        && !cache.wait_settled(FIRST_SYNC_WAIT).await
+    {
+        let text = format!(
+            "oam-traefik-webhook cannot decide yet: its watch caches have not synced ({}); the API server applies the webhook's failurePolicy",
+            cache.pending().join(", ")
+        );
+        return refuse(s, endpoint, start, StatusCode::SERVICE_UNAVAILABLE, text);
+    }
     let policy = s.policy.current();
-    let decision = admission::decide(endpoint, &incoming.request, &policy, &*s.lookup);
+    let (decision, stale) = match &s.readiness.cache {
+        Some(cache) => {
+            let lookup = cache.consulting();
+            let decision = admission::decide(endpoint, &incoming.request, &policy, &lookup);
+            (decision, lookup.stale())
+        }
+        None => (
+            admission::decide(endpoint, &incoming.request, &policy, &*s.lookup),
+            Vec::new(),
+        ),
+    };
     let bytes = admission::respond(&incoming, &decision);
     let latency = start.elapsed();
 
@@ -106,7 +132,7 @@ fn review(s: &AppState, endpoint: Endpoint, body: Result<Bytes, BytesRejection>)
                 .violation(violation.rule.as_str(), violation.level.as_str());
         }
     }
-    log::decision(endpoint, &incoming.request, &decision, latency);
+    log::decision(endpoint, &incoming.request, &decision, &stale, latency);
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
@@ -118,12 +144,18 @@ fn refuse(
     status: StatusCode,
     text: String,
 ) -> Response {
+    let unavailable = status == StatusCode::SERVICE_UNAVAILABLE;
+    let what = if unavailable {
+        "unavailable"
+    } else {
+        "invalid"
+    };
     s.metrics.request(
         RequestLabels {
             webhook: endpoint.as_str(),
-            kind: "invalid",
+            kind: what,
             operation: "",
-            decision: "invalid",
+            decision: what,
         },
         start.elapsed().as_secs_f64(),
     );
@@ -132,7 +164,8 @@ fn refuse(
         webhook = endpoint.as_str(),
         status = status.as_u16(),
         reason = %text,
-        "bad admission request"
+        "{}",
+        if unavailable { "admission request not decided" } else { "bad admission request" }
     );
     (status, text).into_response()
 }
@@ -141,41 +174,56 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// 200 once every watch cache has synced once (or is known unavailable), 503 before and
+/// while draining; the body has one line per kind: synced, stale since T, re-listing, …
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     let r = &s.readiness;
     if r.draining.load(Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
     }
-    match &r.cache {
-        None => (StatusCode::OK, "ready; no cluster: lookups unanswered\n").into_response(),
-        Some(cache) if cache.settled() => {
-            let unavailable: Vec<String> = cache
-                .states()
-                .into_iter()
-                .filter(|(_, st)| *st != CacheState::Synced)
-                .map(|(kind, st)| format!("{kind} {st:?}"))
-                .collect();
-            if unavailable.is_empty() {
-                (StatusCode::OK, "ready\n").into_response()
-            } else {
-                let text = format!(
-                    "ready; unanswered lookups for: {}\n",
-                    unavailable.join(", ")
-                );
-                (StatusCode::OK, text).into_response()
-            }
+    let Some(cache) = &r.cache else {
+        return (StatusCode::OK, "ready; no cluster: lookups unanswered\n").into_response();
+    };
+    let snapshots = cache.snapshots();
+    let mut text = if cache.settled() {
+        let stale: Vec<&str> = snapshots
+            .iter()
+            .filter(|k| k.phase.is_stale())
+            .map(|k| k.kind)
+            .collect();
+        let unanswered: Vec<String> = snapshots
+            .iter()
+            .filter(|k| !k.phase.answers())
+            .map(|k| format!("{} {}", k.kind, k.phase.as_str()))
+            .collect();
+        let mut head = "ready".to_string();
+        if !stale.is_empty() {
+            head.push_str(&format!(
+                "; stale (answering from the last state seen): {}",
+                stale.join(", ")
+            ));
         }
-        Some(cache) => {
-            let pending: Vec<&str> = cache
-                .states()
-                .into_iter()
-                .filter(|(_, st)| *st == CacheState::Pending)
-                .map(|(kind, _)| kind)
-                .collect();
-            let text = format!("waiting for watch caches: {}\n", pending.join(", "));
-            (StatusCode::SERVICE_UNAVAILABLE, text).into_response()
+        if !unanswered.is_empty() {
+            head.push_str(&format!(
+                "; unanswered lookups for: {}",
+                unanswered.join(", ")
+            ));
         }
+        head
+    } else {
+        format!("waiting for watch caches: {}", cache.pending().join(", "))
+    };
+    text.push('\n');
+    for k in &snapshots {
+        text.push_str(&k.line());
+        text.push('\n');
     }
+    let status = if cache.settled() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, text).into_response()
 }
 
 async fn metrics_text(State(m): State<Arc<Metrics>>) -> Response {

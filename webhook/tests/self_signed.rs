@@ -188,7 +188,7 @@ fn self_signed_secret_is_made_served_published_renewed_and_reused() {
     assert_eq!(served, der_of(&cert), "serves the Secret's certificate");
     // No CRDs are installed on this control plane: those kinds stay unanswered, but ready.
     assert!(
-        readyz.contains("ready; unanswered lookups for: Application Absent"),
+        readyz.contains("ready; unanswered lookups for: Application absent"),
         "{readyz}"
     );
 
