@@ -33,7 +33,10 @@ const UNAVAILABLE_RETRY: Duration = Duration::from_secs(10);
 enum Ended {
     /// The API server has no such resource (404) or forbids it (403).
     Unavailable(Phase, String),
-    /// Anything else: connection refused, reset, timed out, 410 Gone, 5xx.
+    /// The watch's resource version is too old (410 Gone, after etcd compaction): routine,
+    /// a fresh list follows at once.
+    Expired(String),
+    /// Anything else: connection refused, reset, timed out, 5xx.
     Broken(String),
 }
 
@@ -67,6 +70,10 @@ pub(crate) async fn run(
         )
         .await;
         let wait = match ended {
+            Ended::Expired(error) => {
+                tracing::debug!(kind = what.kind(), url = %url, error = %error, "watch expired; listing afresh");
+                FIRST_RETRY
+            }
             Ended::Unavailable(phase, error) if !ever_synced => {
                 if cache.status.phase() != phase {
                     match phase {
@@ -191,6 +198,7 @@ fn ended(e: &watcher::Error) -> Ended {
     match code {
         Some(404) => Ended::Unavailable(Phase::Absent, chain(e)),
         Some(403) => Ended::Unavailable(Phase::Forbidden, chain(e)),
+        Some(410) => Ended::Expired(chain(e)),
         _ => Ended::Broken(chain(e)),
     }
 }
