@@ -15,6 +15,7 @@ const BUFFERED_LINES: usize = 16 * 1024;
 /// keep the guard until exit, dropping it flushes what is left.
 pub fn init() -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = quiet_library_dumps(filter);
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         .buffered_lines_limit(BUFFERED_LINES)
@@ -29,6 +30,18 @@ pub fn init() -> WorkerGuard {
         .with_writer(writer)
         .init();
     guard
+}
+
+/// kube's client warns `eof in poll: Custom { kind: UnexpectedEof, .. }` (a Debug dump)
+/// when a watch connection ends; the watch resumes by itself, and when it cannot, the
+/// caches log the failure with its URL. Unless `RUST_LOG` names kube_client, keep its
+/// client module to errors.
+fn quiet_library_dumps(filter: EnvFilter) -> EnvFilter {
+    let named = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("kube_client"));
+    match "kube_client::client=error".parse() {
+        Ok(directive) if !named => filter.add_directive(directive),
+        _ => filter,
+    }
 }
 
 /// The one line that records a decision: who asked, what, what was decided and why.
