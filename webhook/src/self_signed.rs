@@ -341,11 +341,16 @@ where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    match api.get_opt(name).await? {
+    let kind = K::kind(&K::DynamicType::default()).to_string();
+    let found = api
+        .get_opt(name)
+        .await
+        .with_context(|| format!("reading {kind} {name}"))?;
+    match found {
         Some(configuration) => patch_bundle(api, name, &bundles(configuration), ca).await,
         None => {
             tracing::warn!(
-                kind = %K::kind(&K::DynamicType::default()),
+                kind = %kind,
                 configuration = %name,
                 "webhook configuration not found; will retry"
             );
