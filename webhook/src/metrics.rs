@@ -188,3 +188,29 @@ impl Metrics {
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_is_in_one_state_at_a_time() {
+        let m = Metrics::new();
+        m.cache_phase("Middleware", Phase::Synced);
+        m.cache_phase("Middleware", Phase::Stale);
+        m.relist("Middleware");
+        let text = m.encode();
+        assert!(
+            text.contains(r#"watch_cache_state{kind="Middleware",state="stale"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"watch_cache_state{kind="Middleware",state="synced"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"watch_cache_relists_total{kind="Middleware"} 1"#),
+            "{text}"
+        );
+    }
+}
