@@ -609,10 +609,14 @@ fn files_left_alone_are_not_reloaded_or_logged() {
     assert!(!log.contains("reloaded"), "{log}");
 }
 
-/// A TCP proxy to `upstream` that holds every connection until opened.
+/// A TCP proxy to `upstream` that holds every connection until opened, and that can make
+/// the connections it has so far go silent (a half-open connection: nothing passes, nothing closes).
 struct Gate {
     addr: SocketAddr,
     open: Arc<AtomicBool>,
+    /// Connections numbered below this pass nothing any more.
+    silent_below: Arc<AtomicUsize>,
+    accepted: Arc<AtomicUsize>,
 }
 
 impl Gate {
@@ -620,10 +624,13 @@ impl Gate {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let open = Arc::new(AtomicBool::new(false));
-        let gate = open.clone();
+        let silent_below = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (gate, silent, count) = (open.clone(), silent_below.clone(), accepted.clone());
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let gate = gate.clone();
+                let id = count.fetch_add(1, Ordering::SeqCst);
+                let (gate, silent) = (gate.clone(), silent.clone());
                 thread::spawn(move || {
                     while !gate.load(Ordering::Relaxed) {
                         thread::sleep(Duration::from_millis(20));
@@ -631,34 +638,52 @@ impl Gate {
                     let Ok(server) = TcpStream::connect(upstream) else {
                         return;
                     };
-                    pipe(client, server);
+                    pipe(client, server, move || id < silent.load(Ordering::SeqCst));
                 });
             }
         });
-        Self { addr, open }
+        Self {
+            addr,
+            open,
+            silent_below,
+            accepted,
+        }
     }
 
     /// The switch that lets connections through.
     fn opener(&self) -> Arc<AtomicBool> {
         self.open.clone()
     }
+
+    /// Every connection made so far goes silent, for good; new ones pass.
+    fn silence(&self) {
+        self.silent_below
+            .store(self.accepted.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
 }
 
-fn pipe(a: TcpStream, b: TcpStream) {
+fn pipe(a: TcpStream, b: TcpStream, silent: impl Fn() -> bool + Clone + Send + 'static) {
     let (Ok(a2), Ok(b2)) = (a.try_clone(), b.try_clone()) else {
         return;
     };
-    let copy = |mut from: TcpStream, mut to: TcpStream| {
+    let copy = move |mut from: TcpStream, mut to: TcpStream, silent: &dyn Fn() -> bool| {
         let mut buf = [0u8; 16 * 1024];
         while let Ok(n) = from.read(&mut buf) {
+            if silent() {
+                // Swallow everything, close nothing: the peer hears silence.
+                loop {
+                    thread::sleep(Duration::from_secs(3600));
+                }
+            }
             if n == 0 || to.write_all(&buf[..n]).is_err() {
                 break;
             }
         }
         let _ = to.shutdown(std::net::Shutdown::Write);
     };
-    thread::spawn(move || copy(a, b2));
-    copy(b, a2);
+    let other = silent.clone();
+    thread::spawn(move || copy(a, b2, &other));
+    copy(b, a2, &silent);
 }
 
 /// A kubeconfig like the control plane's that reaches the API server through `gate`.
@@ -760,4 +785,71 @@ fn a_webhook_started_before_its_caches_sync_decides_nothing_without_them() {
     assert!(text.contains("not synced"), "{text}");
     let log = hook.log();
     assert!(log.contains("admission request not decided"), "{log}");
+}
+
+#[test]
+fn a_watch_that_goes_silent_is_replaced() {
+    let _serial = serial();
+    let cp = ControlPlane::shared();
+    let k = cp.kubectl();
+    let ns = cp.namespace("silent", &[]).expect("namespace");
+    let upstream: SocketAddr = cp
+        .url()
+        .trim_start_matches("https://")
+        .parse()
+        .expect("address");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gate = Gate::start(upstream);
+    gate.opener().store(true, Ordering::Relaxed);
+    let kubeconfig = kubeconfig_through(cp, &gate, dir.path());
+    let mut hook = Webhook::spawn(cp, Some(POLICY), Some(&kubeconfig)).expect("webhook");
+    hook.wait_ready().expect("ready");
+    let client = hook.client().expect("client");
+    let mut object = route("sso");
+    object["metadata"]["namespace"] = json!(ns);
+    let body = review(
+        "silent",
+        "CREATE",
+        &ns,
+        ("traefik.io", "v1alpha1", "IngressRoute"),
+        object,
+        Value::Null,
+    );
+    let allowed = |client: &reqwest::blocking::Client| {
+        let (status, text) = post(client, &hook.url(), &body);
+        assert_eq!(status, 200, "{text}");
+        let r: Value = serde_json::from_str(&text).expect("review");
+        (r["response"]["allowed"] == true, text)
+    };
+    let (ok, text) = allowed(&client);
+    assert!(
+        !ok && text.contains("OT004"),
+        "the Middleware does not exist yet: {text}"
+    );
+
+    // Every connection to the API server goes silent without closing (a network that
+    // drops packets); only new connections get through. Then the Middleware appears.
+    gate.silence();
+    k.apply(&ns, &forward_auth("sso").to_string())
+        .expect("kubectl")
+        .ok()
+        .expect("middleware");
+    let created = Instant::now();
+    let limit = Duration::from_secs(180);
+    loop {
+        let (ok, text) = allowed(&client);
+        if ok {
+            break;
+        }
+        assert!(
+            created.elapsed() < limit,
+            "the webhook never saw the Middleware over its silent watch: {text}\n{}",
+            hook.log()
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!(
+        "the silent watch was replaced and the Middleware seen after {:.1} s",
+        created.elapsed().as_secs_f64()
+    );
 }

@@ -19,9 +19,9 @@ use crate::metrics::Metrics;
 
 /// The API server ends each watch after this many seconds, and the watch is started again
 /// from where it was: a stream that stays silent longer than [`READ_TIMEOUT`] is dead.
-pub const WATCH_SECONDS: u32 = 45;
+pub const WATCH_SECONDS: u32 = 20;
 /// The client gives up on a connection that sends nothing for this long (set on the client).
-pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first retry after an error.
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 /// The longest wait between two attempts while the API server does not answer.
