@@ -36,8 +36,9 @@ enum Ended {
     /// The watch's resource version is too old (410 Gone, after etcd compaction): routine,
     /// a fresh list follows at once.
     Expired(String),
-    /// Anything else: connection refused, reset, timed out, 5xx.
-    Broken(String),
+    /// Anything else: connection refused, reset, timed out, 5xx; whether the API server
+    /// answered (with an HTTP status) at all.
+    Broken(String, bool),
 }
 
 /// Keep `cache` current for as long as the process runs.
@@ -55,6 +56,9 @@ pub(crate) async fn run(
     // Set from the first failure of a run of failures until the next sync: logged once each.
     let mut failing_since: Option<Instant> = None;
     let mut ever_synced = false;
+    // Whether the last attempt got an HTTP answer: once the API server answers again after
+    // being unreachable, the backoff starts over, so the cache catches up in well under 2 s.
+    let mut answering = true;
     loop {
         if ever_synced {
             set(&cache, &changed, &metrics, Phase::Relisting, None);
@@ -69,6 +73,11 @@ pub(crate) async fn run(
             &mut failing_since,
         )
         .await;
+        let answered = !matches!(ended, Ended::Broken(_, false));
+        if answered && !answering {
+            retry = FIRST_RETRY;
+        }
+        answering = answered;
         let wait = match ended {
             Ended::Expired(error) => {
                 tracing::debug!(kind = what.kind(), url = %url, error = %error, "watch expired; listing afresh");
@@ -97,7 +106,7 @@ pub(crate) async fn run(
             }
             // After a sync, a 404 or 403 is most likely an API server still starting up:
             // keep the last state seen, as for any broken watch.
-            Ended::Unavailable(_, error) | Ended::Broken(error) => {
+            Ended::Unavailable(_, error) | Ended::Broken(error, _) => {
                 if failing_since.is_none() {
                     failing_since = Some(Instant::now());
                     if ever_synced {
@@ -185,7 +194,7 @@ async fn watch_once(
             Err(e) => return ended(&e),
         }
     }
-    Ended::Broken("the watch stream ended".to_string())
+    Ended::Broken("the watch stream ended".to_string(), true)
 }
 
 fn ended(e: &watcher::Error) -> Ended {
@@ -199,7 +208,8 @@ fn ended(e: &watcher::Error) -> Ended {
         Some(404) => Ended::Unavailable(Phase::Absent, chain(e)),
         Some(403) => Ended::Unavailable(Phase::Forbidden, chain(e)),
         Some(410) => Ended::Expired(chain(e)),
-        _ => Ended::Broken(chain(e)),
+        Some(_) => Ended::Broken(chain(e), true),
+        None => Ended::Broken(chain(e), false),
     }
 }
 
