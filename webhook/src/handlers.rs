@@ -57,8 +57,8 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
         .with_state(metrics)
 }
 
-/// How long a review that arrives before the watch caches' first sync waits for it: well
-/// under the API server's webhook timeout (10 s by default, 30 s at most).
+/// How long a review that arrives before the watch caches' first sync waits for it: under
+/// the API server's webhook timeout (the chart sets 5 s; Kubernetes' default is 10 s).
 pub const FIRST_SYNC_WAIT: Duration = Duration::from_secs(3);
 
 async fn validate(State(s): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
