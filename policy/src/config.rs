@@ -125,6 +125,23 @@ impl Default for BreakGlass {
     }
 }
 
+/// A serde message with Rust type names said in words (`expected usize` → `expected a whole number`).
+fn in_words(message: &str) -> String {
+    const WORDS: [(&str, &str); 8] = [
+        ("expected usize", "expected a whole number (0 or more)"),
+        ("expected u64", "expected a whole number (0 or more)"),
+        ("expected u32", "expected a whole number (0 or more)"),
+        ("expected i64", "expected a whole number"),
+        ("expected a sequence", "expected a list"),
+        ("expected a map", "expected a mapping (key: value)"),
+        ("expected struct ", "expected a mapping for "),
+        ("expected a borrowed string", "expected a string"),
+    ];
+    WORDS
+        .iter()
+        .fold(message.to_string(), |m, (from, to)| m.replace(from, to))
+}
+
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
@@ -167,9 +184,14 @@ impl Policy {
         let de = serde_yaml::Deserializer::from_str(text);
         let file: PolicyFile = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
+            // serde_yaml puts the path in its own message too: say it once.
+            let message = e.into_inner().to_string();
+            let message = message
+                .strip_prefix(&format!("{path}: "))
+                .unwrap_or(&message);
             PolicyError::Parse {
+                message: in_words(message),
                 path,
-                message: e.into_inner().to_string(),
             }
         })?;
         if file.api_version != API_VERSION || file.kind != KIND {
@@ -310,6 +332,12 @@ mod tests {
         .expect_err("must not parse");
         let text = err.to_string();
         assert!(text.contains("spec.maxScopes"), "{text}");
+        assert_eq!(
+            text.matches("spec.maxScopes").count(),
+            1,
+            "the path once: {text}"
+        );
+        assert!(text.contains("a whole number"), "the type in words: {text}");
     }
 
     #[test]

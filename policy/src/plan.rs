@@ -103,7 +103,7 @@ pub fn plan(
         Writer::Admitted => None,
     };
     let acme_solver = match writer {
-        Writer::Requester(r) => policy.acme_solvers.iter().any(|s| *s == r.username),
+        Writer::Requester(r) => policy.acme_solvers.contains(&r.username),
         Writer::Admitted => object
             .meta()
             .label("acme.cert-manager.io/http01-solver")

@@ -9,6 +9,7 @@ use crate::ports::free_port;
 use crate::process::Process;
 
 /// The files kube-apiserver is started with.
+#[derive(Clone, Debug)]
 pub struct ApiServerFiles {
     /// CA that signed the serving and client certificates.
     pub ca_cert: PathBuf,
@@ -28,12 +29,58 @@ pub struct ApiServer {
     pub url: String,
     /// The process.
     pub process: Process,
+    /// How it was started, to start it again on the same port.
+    start: Start,
+}
+
+struct Start {
+    bin: PathBuf,
+    dir: PathBuf,
+    etcd_url: String,
+    files: ApiServerFiles,
+    port: u16,
 }
 
 impl ApiServer {
     /// Starts kube-apiserver against `etcd_url`; logs go to `dir/kube-apiserver.log`.
     pub fn start(bin: &Path, dir: &Path, etcd_url: &str, files: &ApiServerFiles) -> Result<Self> {
-        let port = free_port()?;
+        let start = Start {
+            bin: bin.to_owned(),
+            dir: dir.to_owned(),
+            etcd_url: etcd_url.to_owned(),
+            files: files.clone(),
+            port: free_port()?,
+        };
+        let process = spawn(&start)?;
+        Ok(Self {
+            url: format!("https://127.0.0.1:{}", start.port),
+            process,
+            start,
+        })
+    }
+
+    /// Stops kube-apiserver (SIGTERM, as a rolling restart does).
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Starts it again on the same port, with the same flags; does not wait for it.
+    pub fn restart(&mut self) -> Result<()> {
+        self.process.stop();
+        self.process = spawn(&self.start)?;
+        Ok(())
+    }
+}
+
+fn spawn(start: &Start) -> Result<Process> {
+    let Start {
+        bin,
+        dir,
+        etcd_url,
+        files,
+        port,
+    } = start;
+    {
         let mut cmd = Command::new(bin);
         cmd.arg(format!("--etcd-servers={etcd_url}"))
             .arg("--bind-address=127.0.0.1")
@@ -68,10 +115,6 @@ impl ApiServer {
             .arg("--disable-admission-plugins=ServiceAccount")
             .arg("--profiling=false")
             .arg("-v=1");
-        let process = Process::spawn("kube-apiserver", cmd, &dir.join("kube-apiserver.log"))?;
-        Ok(Self {
-            url: format!("https://127.0.0.1:{port}"),
-            process,
-        })
+        Process::spawn("kube-apiserver", cmd, &dir.join("kube-apiserver.log"))
     }
 }

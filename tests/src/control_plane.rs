@@ -189,6 +189,23 @@ impl ControlPlane {
         Ok(name.to_owned())
     }
 
+    /// Stops kube-apiserver; etcd keeps running. [`start_apiserver`](Self::start_apiserver)
+    /// brings it back on the same address.
+    pub fn stop_apiserver(&mut self) {
+        self.apiserver.stop();
+    }
+
+    /// Starts kube-apiserver again on the same address and waits until it is ready.
+    pub fn start_apiserver(&mut self) -> Result<()> {
+        self.apiserver.restart()?;
+        wait_ready(
+            &mut self.apiserver,
+            &mut self.etcd,
+            &self.ca_file,
+            &self.admin,
+        )
+    }
+
     /// The admin client certificate files.
     pub fn admin_cert(&self) -> &PemFiles {
         &self.admin

@@ -39,6 +39,18 @@ impl Webhook {
     /// control plane's CA and, if given, `policy` (AdmissionPolicy YAML) as its policy
     /// file; waits until `/readyz` answers.
     pub fn start(cp: &ControlPlane, policy: Option<&str>) -> Result<Self> {
+        let mut webhook = Self::spawn(cp, policy, None)?;
+        webhook.wait_ready()?;
+        Ok(webhook)
+    }
+
+    /// Like [`start`](Self::start), watching the cluster through `kubeconfig` (the control
+    /// plane's by default), and without waiting for `/readyz`.
+    pub fn spawn(
+        cp: &ControlPlane,
+        policy: Option<&str>,
+        kubeconfig: Option<&Path>,
+    ) -> Result<Self> {
         let bin = binary()?;
         let port = free_port()?;
         let dir = cp.dir().join(format!("webhook-{port}"));
@@ -60,13 +72,44 @@ impl Webhook {
             port,
             tls,
             policy,
-            kubeconfig: cp.kubeconfig().to_owned(),
+            kubeconfig: kubeconfig.unwrap_or(cp.kubeconfig()).to_owned(),
             ca_file: cp.ca_file().to_owned(),
             log: dir.join("webhook.log"),
             process: None,
         };
-        webhook.restart()?;
+        webhook.launch()?;
         Ok(webhook)
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub fn wait_ready(&mut self) -> Result<()> {
+        let url = self.url();
+        let process = self.process.as_mut().context("the webhook is stopped")?;
+        wait_ready(process, &url, &self.ca_file)
+    }
+
+    /// The webhook's process id, to tell that it was not restarted.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Process::pid)
+    }
+
+    /// The serving certificate and key files.
+    pub fn tls_files(&self) -> &PemFiles {
+        &self.tls
+    }
+
+    /// An HTTPS client that trusts the webhook's certificate (the control plane's CA).
+    pub fn client(&self) -> Result<reqwest::blocking::Client> {
+        https_client(&self.ca_file, None)
+    }
+
+    /// `GET /readyz`: the status code and the text.
+    pub fn readyz(&self) -> Result<(u16, String)> {
+        let resp = self
+            .client()?
+            .get(format!("{}/readyz", self.url()))
+            .send()?;
+        Ok((resp.status().as_u16(), resp.text()?))
     }
 
     /// `https://127.0.0.1:<port>`, the base of the registered URLs.
@@ -89,6 +132,11 @@ impl Webhook {
 
     /// Starts the webhook again on the same port and waits until it is ready.
     pub fn restart(&mut self) -> Result<()> {
+        self.launch()?;
+        self.wait_ready()
+    }
+
+    fn launch(&mut self) -> Result<()> {
         self.stop();
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--listen")
@@ -105,9 +153,7 @@ impl Webhook {
         if let Some(policy) = &self.policy {
             cmd.arg("--policy").arg(policy);
         }
-        let mut process = Process::spawn("oam-traefik-webhook", cmd, &self.log)?;
-        wait_ready(&mut process, &self.url(), &self.ca_file)?;
-        self.process = Some(process);
+        self.process = Some(Process::spawn("oam-traefik-webhook", cmd, &self.log)?);
         Ok(())
     }
 
@@ -127,6 +173,16 @@ impl Webhook {
             .context("registering the webhook configurations")?;
         Ok(())
     }
+}
+
+/// Removes the chart's webhook configurations from `cp`, whoever registered them.
+pub fn unregister(cp: &ControlPlane) -> Result<()> {
+    let rendered = render_chart_webhooks(cp.dir(), "https://127.0.0.1:1", "Cg==")?;
+    cp.kubectl()
+        .run_stdin(&["delete", "--ignore-not-found", "-f", "-"], &rendered)?
+        .ok()
+        .context("removing the webhook configurations")?;
+    Ok(())
 }
 
 /// Polls the webhook's `/readyz` over TLS, trusting only the control plane's CA.

@@ -1,23 +1,25 @@
-//! Watch caches (kube-runtime reflectors) of the objects the rules ask about, and the
-//! `Lookup` they answer. A kind answers `Unknown` until its cache has synced; a kind
-//! whose CRD is not installed (or that RBAC hides) stays `Unknown` and is logged once.
+//! Watch caches of the objects the rules ask about, and the `Lookup` they answer. Each
+//! object is parsed into its typed view once, when its watch event arrives; lookups read
+//! those views. A kind answers `Unknown` until its first sync; after a broken watch it
+//! keeps answering from the last state seen (stale) while it re-lists, and says so.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use futures::StreamExt;
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, Event};
+use kube::api::{ApiResource, DynamicObject};
 use oam_traefik_policy::classes::{Gateway, GatewayClass, IngressClass};
 use oam_traefik_policy::error::from_value;
 use oam_traefik_policy::lookup::{Answer, Lookup};
-use oam_traefik_policy::naming;
-use oam_traefik_policy::{Application, Kind, Middleware, Object, ObjectRef as PolicyRef};
-use serde::de::DeserializeOwned;
+use oam_traefik_policy::middleware::Target;
+use oam_traefik_policy::{Application, Kind, Middleware, Object, ObjectRef as PolicyRef, naming};
 use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::cache_status::{Phase, Snapshot, Status};
+use crate::metrics::Metrics;
+use crate::relist;
 
 /// The kinds the webhook watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,312 +86,488 @@ impl Watched {
         }
     }
 
-    fn kind(self) -> &'static str {
+    /// The kind as Kubernetes spells it.
+    pub fn kind(self) -> &'static str {
         self.gvkp().2
     }
-}
 
-/// Where a cache stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum CacheState {
-    /// Not listed yet (or the API server is unreachable).
-    Pending = 0,
-    /// Listed and watching: answers are authoritative.
-    Synced = 1,
-    /// The API server has no such resource (CRD not installed): answers are `Unknown`.
-    Absent = 2,
-    /// RBAC forbids listing it: answers are `Unknown`.
-    Forbidden = 3,
-}
-
-impl CacheState {
-    fn from_u8(v: u8) -> CacheState {
-        match v {
-            1 => CacheState::Synced,
-            2 => CacheState::Absent,
-            3 => CacheState::Forbidden,
-            _ => CacheState::Pending,
-        }
+    fn bit(self) -> u8 {
+        1 << (self as u8)
     }
 }
 
-struct Cache {
-    what: Watched,
-    resource: ApiResource,
-    store: Store<DynamicObject>,
-    state: Arc<AtomicU8>,
+/// What the rules need of one cached object, parsed when its event arrived.
+#[derive(Debug)]
+pub(crate) enum View {
+    /// A Middleware, with the key Traefik files it under.
+    Middleware {
+        middleware: Arc<Middleware>,
+        key: String,
+    },
+    Application(Arc<Application>),
+    /// A route: itself, and the Traefik keys of the Middlewares it attaches.
+    Route {
+        reference: PolicyRef,
+        keys: Vec<String>,
+    },
+    /// An IngressClass's or GatewayClass's controller, or a Gateway's class.
+    Name(String),
+    /// An object that does not fit its typed view: lookups of it are `Unknown`.
+    Unreadable,
+}
+
+impl View {
+    fn parse(what: Watched, namespace: &str, value: &Value) -> View {
+        let parsed = match what {
+            Watched::Middleware => from_value::<Middleware>(value).ok().map(|mut m| {
+                m.metadata.namespace = Some(namespace.to_string());
+                let key = naming::crd_key(namespace, &m.metadata.name);
+                View::Middleware {
+                    middleware: Arc::new(m),
+                    key,
+                }
+            }),
+            Watched::Application => Application::from_value(value)
+                .ok()
+                .map(|a| View::Application(Arc::new(a))),
+            Watched::Ingress | Watched::IngressRoute | Watched::HttpRoute => {
+                let kind = match what {
+                    Watched::Ingress => Kind::Ingress,
+                    Watched::IngressRoute => Kind::IngressRoute,
+                    _ => Kind::HttpRoute,
+                };
+                Object::parse(kind, value).ok().map(|route| View::Route {
+                    reference: route.object_ref(namespace),
+                    keys: route
+                        .middleware_targets(namespace)
+                        .iter()
+                        .filter_map(Target::key)
+                        .collect(),
+                })
+            }
+            Watched::IngressClass => from_value::<IngressClass>(value)
+                .ok()
+                .map(|c| View::Name(c.spec.controller)),
+            Watched::Gateway => from_value::<Gateway>(value)
+                .ok()
+                .map(|g| View::Name(g.spec.gateway_class_name)),
+            Watched::GatewayClass => from_value::<GatewayClass>(value)
+                .ok()
+                .map(|c| View::Name(c.spec.controller_name)),
+        };
+        parsed.unwrap_or_else(|| {
+            tracing::debug!(
+                kind = what.kind(),
+                namespace,
+                "cached object does not fit its typed view; its lookups stay unanswered"
+            );
+            View::Unreadable
+        })
+    }
+}
+
+/// Typed views by namespace (empty for cluster-scoped kinds), then name.
+pub(crate) type Objects = HashMap<String, HashMap<String, View>>;
+
+/// One kind's cache: its views and where it stands.
+pub(crate) struct Cache {
+    pub(crate) what: Watched,
+    objects: RwLock<Objects>,
+    pub(crate) status: Status,
 }
 
 impl Cache {
-    fn state(&self) -> CacheState {
-        CacheState::from_u8(self.state.load(Ordering::Acquire))
-    }
-
-    fn get(&self, namespace: Option<&str>, name: &str) -> Answer<Arc<DynamicObject>> {
-        if self.state() != CacheState::Synced {
-            return Answer::Unknown;
-        }
-        let mut key = ObjectRef::<DynamicObject>::new_with(name, self.resource.clone());
-        if let Some(ns) = namespace {
-            key = key.within(ns);
-        }
-        match self.store.get(&key) {
-            Some(o) => Answer::Found(o),
-            None => Answer::Missing,
+    fn new(what: Watched) -> Self {
+        Self {
+            what,
+            objects: RwLock::new(Objects::new()),
+            status: Status::default(),
         }
     }
 
-    /// A typed view of a cached object; one that does not parse is `Unknown`.
-    fn view<T>(
+    /// Parse `o` and add (or replace) it in `objects`.
+    pub(crate) fn insert_into(&self, objects: &mut Objects, o: &DynamicObject) {
+        let Some(name) = o.metadata.name.clone() else {
+            return;
+        };
+        let namespace = o.metadata.namespace.clone().unwrap_or_default();
+        let view = match serde_json::to_value(o) {
+            Ok(mut value) => {
+                slim(&mut value);
+                View::parse(self.what, &namespace, &value)
+            }
+            Err(_) => View::Unreadable,
+        };
+        objects.entry(namespace).or_default().insert(name, view);
+    }
+
+    /// Add or replace one object.
+    pub(crate) fn apply(&self, o: &DynamicObject) {
+        let mut objects = self.objects.write().unwrap_or_else(|p| p.into_inner());
+        self.insert_into(&mut objects, o);
+    }
+
+    /// Remove one object.
+    pub(crate) fn delete(&self, o: &DynamicObject) {
+        let namespace = o.metadata.namespace.clone().unwrap_or_default();
+        let Some(name) = &o.metadata.name else {
+            return;
+        };
+        let mut objects = self.objects.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(names) = objects.get_mut(&namespace) {
+            names.remove(name);
+            if names.is_empty() {
+                objects.remove(&namespace);
+            }
+        }
+    }
+
+    /// Replace everything with a fresh list; returns how many objects it holds.
+    pub(crate) fn replace(&self, fresh: Objects) -> usize {
+        let count = fresh.values().map(HashMap::len).sum();
+        *self.objects.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        count
+    }
+
+    fn get<T>(
         &self,
         namespace: Option<&str>,
         name: &str,
-        parse: impl Fn(&Value) -> Option<T>,
+        pick: impl FnOnce(&View) -> Option<T>,
     ) -> Answer<T> {
-        match self.get(namespace, name) {
-            Answer::Found(o) => match serde_json::to_value(&*o).ok().and_then(|v| parse(&v)) {
-                Some(t) => Answer::Found(t),
-                None => {
-                    tracing::debug!(
-                        kind = self.what.kind(),
-                        name,
-                        "cached object does not parse"
-                    );
-                    Answer::Unknown
-                }
-            },
-            Answer::Missing => Answer::Missing,
-            Answer::Unknown => Answer::Unknown,
+        if !self.status.phase().answers() {
+            return Answer::Unknown;
+        }
+        let objects = self.objects.read().unwrap_or_else(|p| p.into_inner());
+        match objects
+            .get(namespace.unwrap_or_default())
+            .and_then(|names| names.get(name))
+        {
+            None => Answer::Missing,
+            Some(view) => pick(view).map_or(Answer::Unknown, Answer::Found),
+        }
+    }
+}
+
+/// Drop what the rules never read and what makes objects big, before parsing.
+fn slim(value: &mut Value) {
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+        if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove("kubectl.kubernetes.io/last-applied-configuration");
         }
     }
 }
 
 /// The watch caches of one cluster.
 pub struct ClusterCache {
-    caches: Vec<Cache>,
+    caches: Vec<Arc<Cache>>,
+    /// Woken on every change of a cache's phase.
+    changed: Arc<Notify>,
 }
 
 impl ClusterCache {
-    /// Start a reflector per watched kind; they run until the process ends.
-    pub fn start(client: Client) -> Arc<ClusterCache> {
-        let caches = Watched::ALL
+    /// Start a watch per kind against the API server at `server` (for the logs); the
+    /// watches run until the process ends.
+    pub fn start(client: Client, server: &str, metrics: Arc<Metrics>) -> Arc<ClusterCache> {
+        let changed = Arc::new(Notify::new());
+        let caches: Vec<Arc<Cache>> = Watched::ALL
             .iter()
             .map(|&what| {
-                let resource = what.api_resource();
-                let writer = reflector::store::Writer::new(resource.clone());
-                let store = writer.as_reader();
-                let state = Arc::new(AtomicU8::new(CacheState::Pending as u8));
-                let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-                let stream = watcher(api).default_backoff().modify(slim).reflect(writer);
-                tokio::spawn(run(what, stream, state.clone()));
-                Cache {
-                    what,
-                    resource,
-                    store,
-                    state,
-                }
+                let cache = Arc::new(Cache::new(what));
+                metrics.cache_phase(what.kind(), Phase::Pending);
+                tokio::spawn(relist::run(
+                    cache.clone(),
+                    client.clone(),
+                    server.to_string(),
+                    changed.clone(),
+                    metrics.clone(),
+                ));
+                cache
             })
             .collect();
-        Arc::new(ClusterCache { caches })
+        Arc::new(ClusterCache { caches, changed })
     }
 
     fn cache(&self, what: Watched) -> &Cache {
         // ALL built every cache in order.
-        &self.caches[Watched::ALL.iter().position(|w| *w == what).unwrap_or(0)]
+        &self.caches[what as usize]
     }
 
-    /// Whether every cache has synced or is known to be unavailable.
+    /// Whether every cache has synced once or is known to be unavailable.
     pub fn settled(&self) -> bool {
-        self.caches.iter().all(|c| c.state() != CacheState::Pending)
+        self.caches.iter().all(|c| c.status.phase().settled())
+    }
+
+    /// Wait until [`settled`](Self::settled), at most `limit`; returns whether it is.
+    pub async fn wait_settled(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let changed = self.changed.notified();
+            if self.settled() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.settled();
+            }
+        }
     }
 
     /// Each kind and where its cache stands.
-    pub fn states(&self) -> Vec<(&'static str, CacheState)> {
+    pub fn snapshots(&self) -> Vec<Snapshot> {
         self.caches
             .iter()
-            .map(|c| (c.what.kind(), c.state()))
+            .map(|c| c.status.snapshot(c.what.kind()))
             .collect()
     }
 
-    fn typed<T: DeserializeOwned>(
-        &self,
-        what: Watched,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Answer<T> {
-        self.cache(what)
-            .view(namespace, name, |v| from_value::<T>(v).ok())
-    }
-}
-
-fn watcher(
-    api: Api<DynamicObject>,
-) -> impl futures::Stream<Item = watcher::Result<Event<DynamicObject>>> {
-    watcher::watcher(api, watcher::Config::default())
-}
-
-/// Drop what the rules never read and what makes objects big.
-fn slim(o: &mut DynamicObject) {
-    o.metadata.managed_fields = None;
-    if let Some(a) = o.metadata.annotations.as_mut() {
-        a.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
-}
-
-/// Drive one reflector, tracking its state and logging each change of state once.
-async fn run(
-    what: Watched,
-    stream: impl futures::Stream<Item = watcher::Result<Event<DynamicObject>>>,
-    state: Arc<AtomicU8>,
-) {
-    let mut stream = std::pin::pin!(stream);
-    let mut last = CacheState::Pending;
-    // Set while a run of watch errors lasts: each run is logged once, and so is its end.
-    let mut failing = false;
-    while let Some(event) = stream.next().await {
-        if event.is_ok() && failing {
-            tracing::info!(kind = what.kind(), "watch recovered");
-            failing = false;
-        }
-        let now = match event {
-            Ok(Event::InitDone) => CacheState::Synced,
-            Ok(_) => continue,
-            Err(e) => match api_code(&e) {
-                Some(404) => CacheState::Absent,
-                Some(403) => CacheState::Forbidden,
-                _ => {
-                    if !failing {
-                        tracing::warn!(
-                            kind = what.kind(),
-                            error = %e,
-                            synced = last == CacheState::Synced,
-                            "watch failed; retrying (a synced cache keeps answering from what it last saw)"
-                        );
-                        failing = true;
-                    }
-                    continue;
-                }
-            },
-        };
-        if now != last {
-            match now {
-                CacheState::Synced => tracing::info!(kind = what.kind(), "watch cache synced"),
-                CacheState::Absent => tracing::warn!(
-                    kind = what.kind(),
-                    "resource not served by the API server (CRD not installed?): its lookups stay unanswered"
-                ),
-                CacheState::Forbidden => tracing::warn!(
-                    kind = what.kind(),
-                    "not allowed to list this resource (RBAC): its lookups stay unanswered"
-                ),
-                CacheState::Pending => {}
-            }
-            state.store(now as u8, Ordering::Release);
-            last = now;
-        }
-    }
-}
-
-fn api_code(e: &watcher::Error) -> Option<u16> {
-    match e {
-        watcher::Error::InitialListFailed(kube::Error::Api(s))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
-        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.code),
-        _ => None,
-    }
-}
-
-impl Lookup for ClusterCache {
-    fn middleware(&self, namespace: &str, name: &str) -> Answer<Arc<Middleware>> {
-        self.typed::<Middleware>(Watched::Middleware, Some(namespace), name)
-            .map(Arc::new)
-    }
-
-    fn application(&self, namespace: &str, name: &str) -> Answer<Arc<Application>> {
-        self.cache(Watched::Application)
-            .view(Some(namespace), name, |v| Application::from_value(v).ok())
-            .map(Arc::new)
-    }
-
-    fn middlewares_by_key(&self, key: &str) -> Answer<Vec<Arc<Middleware>>> {
-        let cache = self.cache(Watched::Middleware);
-        match cache.state() {
-            CacheState::Synced => {}
-            // Without the Middleware CRD no Middleware can exist, and Traefik has none either.
-            CacheState::Absent => return Answer::Found(Vec::new()),
-            CacheState::Pending | CacheState::Forbidden => return Answer::Unknown,
-        }
-        let found = cache
-            .store
-            .state()
+    /// The kinds still waiting for their first sync.
+    pub fn pending(&self) -> Vec<&'static str> {
+        self.caches
             .iter()
-            .filter(|o| {
-                let (Some(ns), Some(name)) = (&o.metadata.namespace, &o.metadata.name) else {
-                    return false;
-                };
-                naming::crd_key(ns, name) == key
-            })
-            .filter_map(|o| {
-                serde_json::to_value(&**o)
-                    .ok()
-                    .and_then(|v| Object::parse(Kind::Middleware, &v).ok())
-            })
-            .filter_map(|o| match o {
-                Object::Middleware(mw) => Some(Arc::new(mw)),
+            .filter(|c| !c.status.phase().settled())
+            .map(|c| c.what.kind())
+            .collect()
+    }
+
+    /// A lookup for one review that remembers which kinds it asked about.
+    pub fn consulting(&self) -> Consulted<'_> {
+        Consulted {
+            cache: self,
+            asked: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Routes in any namespace whose references Traefik resolves by the key of `namespace/name`.
+    fn routes_using(&self, namespace: &str, name: &str) -> Answer<Vec<PolicyRef>> {
+        let wanted = naming::crd_key(namespace, name);
+        let mut found = Vec::new();
+        for what in [Watched::Ingress, Watched::IngressRoute, Watched::HttpRoute] {
+            let cache = self.cache(what);
+            match cache.status.phase() {
+                p if p.answers() => {}
+                // No such resource in the cluster, so no route of this kind uses it.
+                Phase::Absent => continue,
+                _ => return Answer::Unknown,
+            }
+            let objects = cache.objects.read().unwrap_or_else(|p| p.into_inner());
+            for view in objects.values().flat_map(HashMap::values) {
+                if let View::Route { reference, keys } = view
+                    && keys.contains(&wanted)
+                {
+                    found.push(reference.clone());
+                }
+            }
+        }
+        Answer::Found(found)
+    }
+
+    /// Every Middleware Traefik files under `key`, in any namespace.
+    fn middlewares_under(&self, key: &str) -> Answer<Vec<Arc<Middleware>>> {
+        let cache = self.cache(Watched::Middleware);
+        match cache.status.phase() {
+            p if p.answers() => {}
+            // Without the Middleware CRD no Middleware can exist, and Traefik has none either.
+            Phase::Absent => return Answer::Found(Vec::new()),
+            _ => return Answer::Unknown,
+        }
+        let objects = cache.objects.read().unwrap_or_else(|p| p.into_inner());
+        let found = objects
+            .values()
+            .flat_map(HashMap::values)
+            .filter_map(|view| match view {
+                View::Middleware { middleware, key: k } if k == key => Some(middleware.clone()),
                 _ => None,
             })
             .collect();
         Answer::Found(found)
     }
+}
+
+/// A [`Lookup`] over the caches that records the kinds one review asked about, so the
+/// decision log can say whether any of them was stale.
+pub struct Consulted<'a> {
+    cache: &'a ClusterCache,
+    asked: std::cell::Cell<u8>,
+}
+
+impl Consulted<'_> {
+    fn ask(&self, what: Watched) -> &Cache {
+        self.asked.set(self.asked.get() | what.bit());
+        self.cache.cache(what)
+    }
+
+    /// The kinds asked about whose answers may have been out of date (`Middleware stale since …`).
+    pub fn stale(&self) -> Vec<String> {
+        Watched::ALL
+            .iter()
+            .filter(|w| self.asked.get() & w.bit() != 0)
+            .filter_map(|&w| {
+                let status = &self.cache.cache(w).status;
+                status.phase().is_stale().then(|| {
+                    let since = status
+                        .stale_since()
+                        .map(crate::cache_status::rfc3339)
+                        .unwrap_or_default();
+                    format!("{} stale since {since}", w.kind())
+                })
+            })
+            .collect()
+    }
+}
+
+impl Lookup for Consulted<'_> {
+    fn middleware(&self, namespace: &str, name: &str) -> Answer<Arc<Middleware>> {
+        self.ask(Watched::Middleware)
+            .get(Some(namespace), name, |v| match v {
+                View::Middleware { middleware, .. } => Some(middleware.clone()),
+                _ => None,
+            })
+    }
+
+    fn middlewares_by_key(&self, key: &str) -> Answer<Vec<Arc<Middleware>>> {
+        self.ask(Watched::Middleware);
+        self.cache.middlewares_under(key)
+    }
+
+    fn application(&self, namespace: &str, name: &str) -> Answer<Arc<Application>> {
+        self.ask(Watched::Application)
+            .get(Some(namespace), name, |v| match v {
+                View::Application(a) => Some(a.clone()),
+                _ => None,
+            })
+    }
 
     fn routes_using_middleware(&self, namespace: &str, name: &str) -> Answer<Vec<PolicyRef>> {
-        let wanted = naming::crd_key(namespace, name);
-        let mut found = Vec::new();
-        for (what, kind) in [
-            (Watched::Ingress, Kind::Ingress),
-            (Watched::IngressRoute, Kind::IngressRoute),
-            (Watched::HttpRoute, Kind::HttpRoute),
-        ] {
-            let cache = self.cache(what);
-            match cache.state() {
-                CacheState::Synced => {}
-                // No such resource in the cluster, so no route of this kind uses it.
-                CacheState::Absent => continue,
-                CacheState::Pending | CacheState::Forbidden => return Answer::Unknown,
-            }
-            for o in cache.store.state().iter() {
-                let route_ns = o.metadata.namespace.clone().unwrap_or_default();
-                let Some(route) = serde_json::to_value(&**o)
-                    .ok()
-                    .and_then(|v| Object::parse(kind, &v).ok())
-                else {
-                    continue;
-                };
-                if route
-                    .middleware_targets(&route_ns)
-                    .iter()
-                    .any(|t| t.key().as_deref() == Some(wanted.as_str()))
-                {
-                    found.push(route.object_ref(&route_ns));
-                }
-            }
+        for what in [Watched::Ingress, Watched::IngressRoute, Watched::HttpRoute] {
+            self.ask(what);
         }
-        Answer::Found(found)
+        self.cache.routes_using(namespace, name)
     }
 
     fn ingress_class_controller(&self, name: &str) -> Answer<String> {
-        self.typed::<IngressClass>(Watched::IngressClass, None, name)
-            .map(|c| c.spec.controller)
+        self.ask(Watched::IngressClass).get(None, name, name_of)
     }
 
     fn gateway_class(&self, namespace: &str, name: &str) -> Answer<String> {
-        self.typed::<Gateway>(Watched::Gateway, Some(namespace), name)
-            .map(|g| g.spec.gateway_class_name)
+        self.ask(Watched::Gateway)
+            .get(Some(namespace), name, name_of)
     }
 
     fn gateway_class_controller(&self, name: &str) -> Answer<String> {
-        self.typed::<GatewayClass>(Watched::GatewayClass, None, name)
-            .map(|c| c.spec.controller_name)
+        self.ask(Watched::GatewayClass).get(None, name, name_of)
+    }
+}
+
+impl Lookup for ClusterCache {
+    fn middleware(&self, namespace: &str, name: &str) -> Answer<Arc<Middleware>> {
+        self.consulting().middleware(namespace, name)
+    }
+
+    fn middlewares_by_key(&self, key: &str) -> Answer<Vec<Arc<Middleware>>> {
+        self.middlewares_under(key)
+    }
+
+    fn application(&self, namespace: &str, name: &str) -> Answer<Arc<Application>> {
+        self.consulting().application(namespace, name)
+    }
+
+    fn routes_using_middleware(&self, namespace: &str, name: &str) -> Answer<Vec<PolicyRef>> {
+        self.routes_using(namespace, name)
+    }
+
+    fn ingress_class_controller(&self, name: &str) -> Answer<String> {
+        self.consulting().ingress_class_controller(name)
+    }
+
+    fn gateway_class(&self, namespace: &str, name: &str) -> Answer<String> {
+        self.consulting().gateway_class(namespace, name)
+    }
+
+    fn gateway_class_controller(&self, name: &str) -> Answer<String> {
+        self.consulting().gateway_class_controller(name)
+    }
+}
+
+fn name_of(v: &View) -> Option<String> {
+    match v {
+        View::Name(n) => Some(n.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(v: Value) -> DynamicObject {
+        serde_json::from_value(v).expect("object")
+    }
+
+    fn cluster(caches: Vec<Arc<Cache>>) -> ClusterCache {
+        ClusterCache {
+            caches,
+            changed: Arc::new(Notify::new()),
+        }
+    }
+
+    #[test]
+    fn views_are_parsed_on_arrival_and_answer_by_phase() {
+        let caches: Vec<Arc<Cache>> = Watched::ALL
+            .iter()
+            .map(|&w| Arc::new(Cache::new(w)))
+            .collect();
+        let c = cluster(caches);
+        let mw = object(json!({
+            "apiVersion": "traefik.io/v1alpha1", "kind": "Middleware",
+            "metadata": {"name": "sso", "namespace": "shop", "managedFields": [{"manager": "x"}]},
+            "spec": {"forwardAuth": {"address": "https://auth.example.com/verify"}}
+        }));
+        let ing = object(json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "web", "namespace": "shop",
+                "annotations": {"traefik.ingress.kubernetes.io/router.middlewares": "shop-sso@kubernetescrd"}},
+            "spec": {"ingressClassName": "traefik"}
+        }));
+        c.cache(Watched::Middleware).apply(&mw);
+        c.cache(Watched::Ingress).apply(&ing);
+        assert_eq!(
+            c.middleware("shop", "sso"),
+            Answer::Unknown,
+            "not synced yet"
+        );
+
+        for w in Watched::ALL {
+            c.cache(w).status.set(Phase::Synced, None);
+        }
+        assert!(matches!(c.middleware("shop", "sso"), Answer::Found(_)));
+        assert_eq!(c.middleware("shop", "other"), Answer::Missing);
+        let routes = c
+            .routes_using_middleware("shop", "sso")
+            .found()
+            .expect("found");
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].name, "web");
+
+        // A broken watch: the last state seen keeps answering, and a review says it used it.
+        c.cache(Watched::Middleware)
+            .status
+            .set(Phase::Stale, Some("connection refused".into()));
+        let consulted = c.consulting();
+        assert!(matches!(
+            consulted.middleware("shop", "sso"),
+            Answer::Found(_)
+        ));
+        let stale = consulted.stale();
+        assert_eq!(stale.len(), 1);
+        assert!(stale[0].starts_with("Middleware stale since "), "{stale:?}");
+        assert!(
+            c.consulting().stale().is_empty(),
+            "nothing asked, nothing stale"
+        );
+
+        c.cache(Watched::Middleware).delete(&mw);
+        assert_eq!(c.middleware("shop", "sso"), Answer::Missing);
     }
 }

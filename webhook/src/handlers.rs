@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use oam_traefik_policy::Lookup;
 
 use crate::admission::{self, Endpoint};
-use crate::cache::{CacheState, ClusterCache};
+use crate::cache::ClusterCache;
 use crate::log;
 use crate::metrics::{Metrics, RequestLabels};
 use crate::policy_store::PolicyStore;
@@ -57,6 +57,10 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
         .with_state(metrics)
 }
 
+/// How long a review that arrives before the watch caches' first sync waits for it: under
+/// the API server's webhook timeout (the chart sets 5 s; Kubernetes' default is 10 s).
+pub const FIRST_SYNC_WAIT: Duration = Duration::from_secs(3);
+
 async fn validate(State(s): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
     review(s, Endpoint::Validate, body).await
 }
@@ -69,9 +73,14 @@ async fn mutate(State(s): State<Arc<AppState>>, body: Result<Bytes, BytesRejecti
 /// default is 5 s), so that an answer always arrives and says why.
 pub const REVIEW_DEADLINE: Duration = Duration::from_secs(2);
 
-/// Answer one AdmissionReview. The rules run on the blocking pool, so that an expensive
-/// review never holds up the async workers (health checks, other reviews); one that does
-/// not finish within [`REVIEW_DEADLINE`] is refused with a message that says so.
+/// The most a review may take in all, first-sync wait included: under the chart's 5 s.
+pub const ANSWER_BUDGET: Duration = Duration::from_secs(4);
+
+/// Answer one AdmissionReview. Before the caches' first sync it waits for them (at most
+/// [`FIRST_SYNC_WAIT`]) rather than deciding without them. The rules run on the blocking
+/// pool, so that an expensive review never holds up the async workers (health checks,
+/// other reviews); one that does not finish within [`REVIEW_DEADLINE`] is refused with a
+/// message that says so.
 async fn review(
     s: Arc<AppState>,
     endpoint: Endpoint,
@@ -94,16 +103,37 @@ async fn review(
         Ok(incoming) => Arc::new(incoming),
         Err(e) => return refuse(&s, endpoint, start, StatusCode::BAD_REQUEST, e.to_string()),
     };
+    if let Some(cache) = &s.readiness.cache
+        && !cache.settled()
+        && !cache.wait_settled(FIRST_SYNC_WAIT).await
+    {
+        let text = format!(
+            "oam-traefik-webhook cannot decide yet: its watch caches have not synced ({}); the API server applies the webhook's failurePolicy",
+            cache.pending().join(", ")
+        );
+        return refuse(&s, endpoint, start, StatusCode::SERVICE_UNAVAILABLE, text);
+    }
     let work = tokio::task::spawn_blocking({
         let s = s.clone();
         let incoming = incoming.clone();
         move || {
             let policy = s.policy.current();
-            admission::decide(endpoint, &incoming.request, &policy, &*s.lookup)
+            match &s.readiness.cache {
+                Some(cache) => {
+                    let lookup = cache.consulting();
+                    let decision = admission::decide(endpoint, &incoming.request, &policy, &lookup);
+                    (decision, lookup.stale())
+                }
+                None => (
+                    admission::decide(endpoint, &incoming.request, &policy, &*s.lookup),
+                    Vec::new(),
+                ),
+            }
         }
     });
-    let decision = match tokio::time::timeout(REVIEW_DEADLINE, work).await {
-        Ok(Ok(decision)) => decision,
+    let deadline = REVIEW_DEADLINE.min(ANSWER_BUDGET.saturating_sub(start.elapsed()));
+    let (decision, stale) = match tokio::time::timeout(deadline, work).await {
+        Ok(Ok(answer)) => answer,
         Ok(Err(e)) => {
             return refuse(
                 &s,
@@ -113,7 +143,7 @@ async fn review(
                 format!("the review failed: {e}"),
             );
         }
-        Err(_) => admission::Decision::unfinished(REVIEW_DEADLINE),
+        Err(_) => (admission::Decision::unfinished(deadline), Vec::new()),
     };
     let bytes = admission::respond(&incoming, &decision);
     let latency = start.elapsed();
@@ -135,7 +165,7 @@ async fn review(
                 .violation(violation.rule.as_str(), violation.level.as_str());
         }
     }
-    log::decision(endpoint, &incoming.request, &decision, latency);
+    log::decision(endpoint, &incoming.request, &decision, &stale, latency);
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
@@ -147,12 +177,18 @@ fn refuse(
     status: StatusCode,
     text: String,
 ) -> Response {
+    let unavailable = status == StatusCode::SERVICE_UNAVAILABLE;
+    let what = if unavailable {
+        "unavailable"
+    } else {
+        "invalid"
+    };
     s.metrics.request(
         RequestLabels {
             webhook: endpoint.as_str(),
-            kind: "invalid",
+            kind: what,
             operation: "",
-            decision: "invalid",
+            decision: what,
         },
         start.elapsed().as_secs_f64(),
     );
@@ -161,7 +197,8 @@ fn refuse(
         webhook = endpoint.as_str(),
         status = status.as_u16(),
         reason = %text,
-        "bad admission request"
+        "{}",
+        if unavailable { "admission request not decided" } else { "bad admission request" }
     );
     (status, text).into_response()
 }
@@ -170,41 +207,56 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// 200 once every watch cache has synced once (or is known unavailable), 503 before and
+/// while draining; the body has one line per kind: synced, stale since T, re-listing, …
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     let r = &s.readiness;
     if r.draining.load(Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
     }
-    match &r.cache {
-        None => (StatusCode::OK, "ready; no cluster: lookups unanswered\n").into_response(),
-        Some(cache) if cache.settled() => {
-            let unavailable: Vec<String> = cache
-                .states()
-                .into_iter()
-                .filter(|(_, st)| *st != CacheState::Synced)
-                .map(|(kind, st)| format!("{kind} {st:?}"))
-                .collect();
-            if unavailable.is_empty() {
-                (StatusCode::OK, "ready\n").into_response()
-            } else {
-                let text = format!(
-                    "ready; unanswered lookups for: {}\n",
-                    unavailable.join(", ")
-                );
-                (StatusCode::OK, text).into_response()
-            }
+    let Some(cache) = &r.cache else {
+        return (StatusCode::OK, "ready; no cluster: lookups unanswered\n").into_response();
+    };
+    let snapshots = cache.snapshots();
+    let mut text = if cache.settled() {
+        let stale: Vec<&str> = snapshots
+            .iter()
+            .filter(|k| k.phase.is_stale())
+            .map(|k| k.kind)
+            .collect();
+        let unanswered: Vec<String> = snapshots
+            .iter()
+            .filter(|k| !k.phase.answers())
+            .map(|k| format!("{} {}", k.kind, k.phase.as_str()))
+            .collect();
+        let mut head = "ready".to_string();
+        if !stale.is_empty() {
+            head.push_str(&format!(
+                "; stale (answering from the last state seen): {}",
+                stale.join(", ")
+            ));
         }
-        Some(cache) => {
-            let pending: Vec<&str> = cache
-                .states()
-                .into_iter()
-                .filter(|(_, st)| *st == CacheState::Pending)
-                .map(|(kind, _)| kind)
-                .collect();
-            let text = format!("waiting for watch caches: {}\n", pending.join(", "));
-            (StatusCode::SERVICE_UNAVAILABLE, text).into_response()
+        if !unanswered.is_empty() {
+            head.push_str(&format!(
+                "; unanswered lookups for: {}",
+                unanswered.join(", ")
+            ));
         }
+        head
+    } else {
+        format!("waiting for watch caches: {}", cache.pending().join(", "))
+    };
+    text.push('\n');
+    for k in &snapshots {
+        text.push_str(&k.line());
+        text.push('\n');
     }
+    let status = if cache.settled() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, text).into_response()
 }
 
 async fn metrics_text(State(m): State<Arc<Metrics>>) -> Response {

@@ -4,13 +4,16 @@
 
 pub mod admission;
 pub mod cache;
+pub mod cache_status;
 pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod handlers;
 pub mod log;
 pub mod metrics;
+pub mod policy_diff;
 pub mod policy_store;
+pub mod relist;
 pub mod run;
 pub mod self_signed;
 pub mod server;

@@ -15,6 +15,7 @@ const BUFFERED_LINES: usize = 16 * 1024;
 /// keep the guard until exit, dropping it flushes what is left.
 pub fn init() -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = quiet_library_dumps(filter);
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         .buffered_lines_limit(BUFFERED_LINES)
@@ -31,8 +32,27 @@ pub fn init() -> WorkerGuard {
     guard
 }
 
+/// kube's client warns `eof in poll: Custom { kind: UnexpectedEof, .. }` (a Debug dump)
+/// when a watch connection ends; the watch resumes by itself, and when it cannot, the
+/// caches log the failure with its URL. Unless `RUST_LOG` names kube_client, keep its
+/// client module to errors.
+fn quiet_library_dumps(filter: EnvFilter) -> EnvFilter {
+    let named = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("kube_client"));
+    match "kube_client::client=error".parse() {
+        Ok(directive) if !named => filter.add_directive(directive),
+        _ => filter,
+    }
+}
+
 /// The one line that records a decision: who asked, what, what was decided and why.
-pub fn decision(endpoint: Endpoint, request: &Request, decision: &Decision, latency: Duration) {
+/// `stale` names the kinds whose cached answers the decision used while they were out of date.
+pub fn decision(
+    endpoint: Endpoint,
+    request: &Request,
+    decision: &Decision,
+    stale: &[String],
+    latency: Duration,
+) {
     let verdict = decision.verdict.as_ref();
     let rules = verdict
         .map(|v| {
@@ -76,9 +96,26 @@ pub fn decision(endpoint: Endpoint, request: &Request, decision: &Decision, late
         unresolved = %unresolved,
         exemption = %exemption,
         note = %decision.note.as_deref().unwrap_or(""),
+        stale_cache = %stale.join("; "),
         latency_us = latency.as_micros() as u64,
         "admission decision"
     );
+}
+
+/// An error and its causes on one line, `what: why: root cause`, each said once (many
+/// errors repeat their source's text in their own).
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// The object's name when the request carries none (CREATE with generateName).
@@ -95,4 +132,26 @@ fn object_name(request: &Request) -> String {
         .filter(|n| !n.metadata.name.is_empty() || n.metadata.generate_name.is_some())
         .map(|n| n.metadata.display_name())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("watch of Middleware failed: {0}")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_chain_says_each_cause_once() {
+        let e = Outer(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused",
+        ));
+        assert_eq!(
+            chain(&e),
+            "watch of Middleware failed: connection refused",
+            "the source is already in the text"
+        );
+    }
 }

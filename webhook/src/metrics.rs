@@ -1,11 +1,14 @@
 //! Prometheus metrics: requests by kind, operation and decision; latency; violations
-//! by rule id; reloads by result.
+//! by rule id; reloads by result; the phase of each watch cache and its re-lists.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::cache_status::Phase;
 
 /// Labels of one admission request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -45,6 +48,22 @@ pub struct ReloadLabels {
     pub result: &'static str,
 }
 
+/// Labels of a watch cache's phase.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// The kind (`Middleware`).
+    pub kind: &'static str,
+    /// `pending`, `synced`, `stale`, `re-listing`, `absent` or `forbidden`.
+    pub state: &'static str,
+}
+
+/// Labels of a kind.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// The kind (`Middleware`).
+    pub kind: &'static str,
+}
+
 /// Every metric the webhook exports.
 pub struct Metrics {
     registry: Registry,
@@ -52,6 +71,8 @@ pub struct Metrics {
     latency: Family<WebhookLabels, Histogram, fn() -> Histogram>,
     violations: Family<RuleLabels, Counter>,
     reloads: Family<ReloadLabels, Counter>,
+    cache_state: Family<CacheLabels, Gauge>,
+    relists: Family<KindLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -69,6 +90,8 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         let violations = Family::<RuleLabels, Counter>::default();
         let reloads = Family::<ReloadLabels, Counter>::default();
+        let cache_state = Family::<CacheLabels, Gauge>::default();
+        let relists = Family::<KindLabels, Counter>::default();
         registry.register(
             "admission_requests",
             "Admission reviews answered, by webhook, kind, operation and decision",
@@ -89,12 +112,24 @@ impl Metrics {
             "Reloads of the policy and certificate files, by result",
             reloads.clone(),
         );
+        registry.register(
+            "watch_cache_state",
+            "1 for the phase each kind's watch cache is in (stale: answering from the last state seen)",
+            cache_state.clone(),
+        );
+        registry.register(
+            "watch_cache_relists",
+            "Fresh lists of a kind after its watch broke",
+            relists.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             violations,
             reloads,
+            cache_state,
+            relists,
         }
     }
 
@@ -123,6 +158,23 @@ impl Metrics {
             .inc();
     }
 
+    /// Set the one-hot phase gauge of `kind`'s watch cache.
+    pub fn cache_phase(&self, kind: &'static str, phase: Phase) {
+        for p in Phase::ALL {
+            self.cache_state
+                .get_or_create(&CacheLabels {
+                    kind,
+                    state: p.as_str(),
+                })
+                .set(i64::from(p == phase));
+        }
+    }
+
+    /// Count a fresh list of `kind` after its watch broke.
+    pub fn relist(&self, kind: &'static str) {
+        self.relists.get_or_create(&KindLabels { kind }).inc();
+    }
+
     /// The metrics in Prometheus text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -135,4 +187,30 @@ impl Metrics {
 /// Buckets from 50 µs to about 1.6 s, doubling.
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_is_in_one_state_at_a_time() {
+        let m = Metrics::new();
+        m.cache_phase("Middleware", Phase::Synced);
+        m.cache_phase("Middleware", Phase::Stale);
+        m.relist("Middleware");
+        let text = m.encode();
+        assert!(
+            text.contains(r#"watch_cache_state{kind="Middleware",state="stale"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"watch_cache_state{kind="Middleware",state="synced"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"watch_cache_relists_total{kind="Middleware"} 1"#),
+            "{text}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -13,7 +14,7 @@ use crate::cache::ClusterCache;
 use crate::config::{Cluster, Config, Tls};
 use crate::handlers::{self, AppState, Readiness};
 use crate::metrics::Metrics;
-use crate::policy_store::PolicyStore;
+use crate::policy_store::{PolicyReload, PolicyStore};
 use crate::server;
 use crate::tls::{self, CertFiles, CertResolver};
 use crate::watch::{self, Reload};
@@ -21,9 +22,12 @@ use crate::watch::{self, Reload};
 /// Run the webhook until SIGTERM, then drain.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
-    let client = match &config.cluster {
-        Cluster::None => None,
-        cluster => Some(kube_client(cluster).await?),
+    let (client, server) = match &config.cluster {
+        Cluster::None => (None, String::new()),
+        cluster => {
+            let (client, server) = kube_client(cluster).await?;
+            (Some(client), server)
+        }
     };
     let (resolver, certs) = match &config.tls {
         Tls::Files { cert, key } => {
@@ -66,7 +70,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             );
             None
         }
-        Some(client) => Some(ClusterCache::start(client)),
+        Some(client) => Some(ClusterCache::start(client, &server, metrics.clone())),
     };
     let lookup: Arc<dyn Lookup + Send + Sync> = match &cache {
         Some(c) => c.clone(),
@@ -136,9 +140,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A client for the watch caches.
-async fn kube_client(cluster: &Cluster) -> anyhow::Result<kube::Client> {
-    let config = match cluster {
+/// A client for the watch caches, and the API server's URL for the logs.
+async fn kube_client(cluster: &Cluster) -> anyhow::Result<(kube::Client, String)> {
+    let mut config = match cluster {
         Cluster::Kubeconfig(path) => {
             let kubeconfig = Kubeconfig::read_from(path)
                 .with_context(|| format!("reading kubeconfig {}", path.display()))?;
@@ -150,31 +154,67 @@ async fn kube_client(cluster: &Cluster) -> anyhow::Result<kube::Client> {
             "no in-cluster service account and no kubeconfig (use --no-cluster to run without one)",
         )?,
     };
-    kube::Client::try_from(config).context("building the Kubernetes client")
+    // A watch the API server stopped answering (a half-open connection) fails instead of
+    // hanging: the API server ends every watch sooner (relist::WATCH_SECONDS).
+    config.read_timeout = Some(crate::relist::READ_TIMEOUT);
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
+    Ok((client, server))
 }
 
-/// Reload the certificate and the policy; what does not load is refused and logged.
-fn reload(certs: Option<&CertFiles>, policy: &PolicyStore, metrics: &Metrics) {
-    match certs.map_or(Ok(Reload::Unchanged), CertFiles::reload) {
-        Ok(Reload::Applied) => {
-            metrics.reload("certificate", true);
-            tracing::info!("certificate reloaded");
-        }
-        Ok(Reload::Unchanged) => {}
-        Err(e) => {
-            metrics.reload("certificate", false);
-            tracing::error!(error = %e, "certificate refused; the previous one stays in use");
+/// Look at the certificate and the policy files again; what does not load is refused and
+/// logged once. Returns when to look again for content that must first stay the same.
+fn reload(certs: Option<&CertFiles>, policy: &PolicyStore, metrics: &Metrics) -> Option<Duration> {
+    let mut again = None;
+    if let Some(certs) = certs {
+        let [cert, key] = certs.paths();
+        match certs.reload() {
+            Ok(Reload::Applied) => {
+                metrics.reload("certificate", true);
+                tracing::info!(cert = %cert.display(), key = %key.display(), "certificate reloaded: new TLS handshakes get it");
+            }
+            Ok(Reload::Unchanged) => {}
+            Ok(Reload::Settling(d)) => again = Some(d),
+            Err(e) => {
+                metrics.reload("certificate", false);
+                tracing::error!(error = %e, "certificate refused; the previous one stays in use");
+            }
         }
     }
+    let file = policy
+        .path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     match policy.reload() {
-        Ok(Reload::Applied) => {
+        Ok(PolicyReload::Applied(changes)) => {
             metrics.reload("policy", true);
-            tracing::info!("policy reloaded");
+            let loosened: Vec<String> = changes
+                .iter()
+                .filter(|c| c.loosens)
+                .map(ToString::to_string)
+                .collect();
+            let all = changes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            if loosened.is_empty() {
+                tracing::info!(file = %file, changes = %all, "policy reloaded");
+            } else {
+                tracing::warn!(
+                    file = %file,
+                    changes = %all,
+                    loosened = %loosened.join("; "),
+                    "policy reloaded; it LOOSENS the rules: check that this was meant"
+                );
+            }
         }
-        Ok(Reload::Unchanged) => {}
+        Ok(PolicyReload::Unchanged) => {}
+        Ok(PolicyReload::Settling(d)) => again = Some(again.map_or(d, |a: Duration| a.min(d))),
         Err(e) => {
             metrics.reload("policy", false);
             tracing::error!(error = %e, "policy refused; the previous one stays in force");
         }
     }
+    again
 }

@@ -2,6 +2,10 @@
 //! for its Service in a Secret (made if absent, renewed at two thirds of its lifetime),
 //! serves it, and writes the CA into its own webhook configurations' `caBundle`.
 //! Replicas share the Secret; a conflict on write means another replica won, so re-read.
+//!
+//! A renewal never fails an admission: the new CA is published in `caBundle` next to the
+//! old one, and only [`PUBLISH_GRACE`] after that is the new certificate served; the old CA
+//! leaves the bundle once every replica serves the new certificate ([`drop_old_after`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +32,16 @@ pub const NOT_BEFORE: &str = "oam-traefik.io/not-before";
 pub const NOT_AFTER: &str = "oam-traefik.io/not-after";
 /// Annotation with the DNS names the certificate covers, comma-separated.
 pub const DNS_NAMES: &str = "oam-traefik.io/dns-names";
+
+/// How long the API server may take to use a `caBundle` just written (it reads webhook
+/// configurations through a watch) before a certificate of the new CA is served.
+pub const PUBLISH_GRACE: Duration = Duration::from_secs(5);
+
+/// How long after a renewal the old CA stays in `caBundle`: long enough for every replica
+/// to have seen the new Secret (one check) and waited [`PUBLISH_GRACE`], twice over.
+pub fn drop_old_after(check_every: Duration) -> Duration {
+    (check_every + PUBLISH_GRACE) * 2
+}
 
 /// Where the certificate lives and whom to tell about its CA.
 #[derive(Debug, Clone)]
@@ -98,7 +112,36 @@ impl SelfSigned {
             if let Some(secret) = &existing
                 && let Some(material) = usable(secret, &self.dns_names, now)
             {
-                return Ok(material);
+                let renewed_at = annotation_secs(secret, NOT_BEFORE).unwrap_or(0);
+                let drop_at = renewed_at + drop_old_after(self.check_every).as_secs();
+                if split_pems(&material.ca) < 2 || now < drop_at {
+                    return Ok(material);
+                }
+                // Every replica serves the new certificate by now: the old CA can go.
+                let current = Material {
+                    ca: first_pem(&material.ca),
+                    ..material
+                };
+                let mut secret = secret.clone();
+                secret.data.get_or_insert_with(Default::default).insert(
+                    "ca.crt".to_string(),
+                    ByteString(current.ca.clone().into_bytes()),
+                );
+                match api
+                    .replace(&self.secret, &PostParams::default(), &secret)
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!(secret = %format!("{}/{}", self.namespace, self.secret), "old CA dropped from the Secret; it leaves caBundle next");
+                        return Ok(current);
+                    }
+                    Err(kube::Error::Api(s)) if s.code == 409 => continue,
+                    Err(e) => {
+                        return Err(e).with_context(|| {
+                            format!("writing Secret {}/{}", self.namespace, self.secret)
+                        });
+                    }
+                }
             }
             let previous_ca = existing.as_ref().and_then(|s| field(s, "ca.crt"));
             let bundle = certs::issue(&self.dns_names, LIFETIME).context("making a certificate")?;
@@ -205,6 +248,7 @@ impl SelfSigned {
     }
 
     /// Keep the Secret, the served certificate and the caBundles current, every `check_every`.
+    /// A new certificate is served only once `caBundle` trusts its CA (and [`PUBLISH_GRACE`] later).
     pub async fn maintain(
         self,
         client: kube::Client,
@@ -213,38 +257,74 @@ impl SelfSigned {
     ) {
         let mut tick = tokio::time::interval(self.check_every.max(Duration::from_secs(1)));
         tick.tick().await;
+        // Set while caBundle could not be written, so the failure is logged once per run.
+        let mut failing = false;
         loop {
-            if let Err(e) = self.patch_ca_bundles(&client, &served.ca).await {
-                tracing::warn!(error = format!("{e:#}"), "caBundle not updated; will retry");
-            }
+            let published = self.patch_ca_bundles(&client, &served.ca).await;
+            log_publish(&published, &mut failing);
             tick.tick().await;
-            match self.ensure(&client).await {
-                Ok(m) if m != served => {
-                    match tls::pair_from_pem(m.cert.as_bytes(), m.key.as_bytes()) {
-                        Ok(pair) => {
-                            // The caBundle first, so the API server trusts the new certificate.
-                            if let Err(e) = self.patch_ca_bundles(&client, &m.ca).await {
-                                tracing::warn!(
-                                    error = format!("{e:#}"),
-                                    "caBundle not updated; will retry"
-                                );
-                            }
-                            resolver.replace(pair);
-                            tracing::info!("serving the renewed certificate");
-                            served = m;
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "the Secret's certificate cannot be served; keeping the current one")
-                        }
-                    }
+            let m = match self.ensure(&client).await {
+                Ok(m) if m != served => m,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(
+                        secret = %format!("{}/{}", self.namespace, self.secret),
+                        error = format!("{e:#}"),
+                        "certificate Secret not checked; will retry"
+                    );
+                    continue;
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(
-                    error = format!("{e:#}"),
-                    "certificate Secret not checked; will retry"
-                ),
+            };
+            let pair = match tls::pair_from_pem(m.cert.as_bytes(), m.key.as_bytes()) {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::error!(
+                        secret = %format!("{}/{}", self.namespace, self.secret),
+                        error = %e,
+                        "the Secret's certificate cannot be served; keeping the current one"
+                    );
+                    continue;
+                }
+            };
+            // The caBundle first: until the API server trusts the new CA, the old certificate stays.
+            let published = self.patch_ca_bundles(&client, &m.ca).await;
+            log_publish(&published, &mut failing);
+            if published.is_err() {
+                continue;
             }
+            if m.cert != served.cert {
+                tracing::info!(
+                    grace_seconds = PUBLISH_GRACE.as_secs(),
+                    cas = split_pems(&m.ca),
+                    "caBundle trusts the renewed certificate's CA; serving it after the grace period"
+                );
+                tokio::time::sleep(PUBLISH_GRACE).await;
+                resolver.replace(pair);
+                tracing::info!("serving the renewed certificate");
+            } else {
+                tracing::info!(
+                    cas = split_pems(&m.ca),
+                    "caBundle now trusts the current CA only"
+                );
+            }
+            served = m;
         }
+    }
+}
+
+/// Log a failed caBundle update once per run of failures, and its end.
+fn log_publish(result: &anyhow::Result<()>, failing: &mut bool) {
+    match result {
+        Ok(()) if *failing => {
+            tracing::info!("caBundle updated again");
+            *failing = false;
+        }
+        Ok(()) => {}
+        Err(e) if !*failing => {
+            tracing::warn!(error = format!("{e:#}"), "caBundle not updated; will retry");
+            *failing = true;
+        }
+        Err(_) => {}
     }
 }
 
@@ -261,11 +341,16 @@ where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    match api.get_opt(name).await? {
+    let kind = K::kind(&K::DynamicType::default()).to_string();
+    let found = api
+        .get_opt(name)
+        .await
+        .with_context(|| format!("reading {kind} {name}"))?;
+    match found {
         Some(configuration) => patch_bundle(api, name, &bundles(configuration), ca).await,
         None => {
             tracing::warn!(
-                kind = %K::kind(&K::DynamicType::default()),
+                kind = %kind,
                 configuration = %name,
                 "webhook configuration not found; will retry"
             );
@@ -306,11 +391,21 @@ where
     Ok(())
 }
 
+/// An annotation of the Secret holding Unix seconds.
+fn annotation_secs(secret: &Secret, key: &str) -> Option<u64> {
+    secret.metadata.annotations.as_ref()?.get(key)?.parse().ok()
+}
+
+/// How many certificates a PEM bundle holds.
+fn split_pems(pem: &str) -> usize {
+    pem.matches("-----BEGIN CERTIFICATE-----").count()
+}
+
 /// The Secret's material, if complete, for `dns_names`, and not yet due for renewal.
 fn usable(secret: &Secret, dns_names: &[String], now: u64) -> Option<Material> {
     let annotation = |k: &str| secret.metadata.annotations.as_ref()?.get(k).cloned();
-    let not_before: u64 = annotation(NOT_BEFORE)?.parse().ok()?;
-    let not_after: u64 = annotation(NOT_AFTER)?.parse().ok()?;
+    let not_before = annotation_secs(secret, NOT_BEFORE)?;
+    let not_after = annotation_secs(secret, NOT_AFTER)?;
     if annotation(DNS_NAMES)? != dns_names.join(",") || due(not_before, not_after, now) {
         return None;
     }

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
@@ -12,7 +13,11 @@ use rustls::crypto::ring;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use crate::watch::Reload;
+use crate::watch::{Reload, content_hash, is_atomic_mount};
+
+/// How long plain certificate and key files must stay the same before they are taken: a
+/// certificate written before its key is not refused as a mismatched pair.
+pub const SETTLE: Duration = Duration::from_secs(3);
 
 /// A certificate and key pair that cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +147,10 @@ pub fn server_config(resolver: Arc<CertResolver>) -> Result<Arc<ServerConfig>, r
     Ok(Arc::new(config))
 }
 
+fn pair_hash((cert, key): &(Vec<u8>, Vec<u8>)) -> u64 {
+    content_hash(&[cert.as_slice(), b"\0", key.as_slice()].concat())
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read {
         path: path.to_path_buf(),
@@ -154,8 +163,18 @@ pub struct CertFiles {
     cert: PathBuf,
     key: PathBuf,
     resolver: Arc<CertResolver>,
-    /// Bytes of the pair in force, to skip reloads that change nothing.
-    loaded: Mutex<(Vec<u8>, Vec<u8>)>,
+    seen: Mutex<Seen>,
+}
+
+/// The pair's content as last seen, by hash.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The pair in force.
+    loaded: u64,
+    /// The last pair (or read error) refused, so it is reported once.
+    refused: Option<u64>,
+    /// A new pair waiting to stay the same, and since when.
+    candidate: Option<(u64, Instant)>,
 }
 
 impl CertFiles {
@@ -167,7 +186,10 @@ impl CertFiles {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
             resolver: Arc::new(CertResolver::new(pair)),
-            loaded: Mutex::new(bytes),
+            seen: Mutex::new(Seen {
+                loaded: pair_hash(&bytes),
+                ..Seen::default()
+            }),
         })
     }
 
@@ -181,17 +203,55 @@ impl CertFiles {
         [&self.cert, &self.key]
     }
 
-    /// Read the files again; a pair that does not load (say the key is written after the
-    /// certificate) is refused and the pair in force stays.
+    /// Read the files again; a pair that does not load is refused (once per distinct
+    /// content) and the pair in force stays. Plain files must stay the same for [`SETTLE`]
+    /// first; the kubelet's `..data` swap is taken at once.
     pub fn reload(&self) -> Result<Reload, TlsError> {
-        let bytes = (read(&self.cert)?, read(&self.key)?);
-        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        if *loaded == bytes {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes = match read(&self.cert).and_then(|c| Ok((c, read(&self.key)?))) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let hash = content_hash(e.to_string().as_bytes());
+                if seen.refused == Some(hash) {
+                    return Ok(Reload::Unchanged);
+                }
+                seen.refused = Some(hash);
+                return Err(e);
+            }
+        };
+        let hash = pair_hash(&bytes);
+        if seen.loaded == hash {
+            seen.candidate = None;
             return Ok(Reload::Unchanged);
         }
-        let pair = pair_from_pem(&bytes.0, &bytes.1).map_err(|e| e.at(&self.cert, &self.key))?;
-        self.resolver.replace(pair);
-        *loaded = bytes;
-        Ok(Reload::Applied)
+        if seen.refused == Some(hash) {
+            return Ok(Reload::Unchanged);
+        }
+        if !(is_atomic_mount(&self.cert) && is_atomic_mount(&self.key)) {
+            match seen.candidate {
+                Some((h, first)) if h == hash => {
+                    if first.elapsed() < SETTLE {
+                        return Ok(Reload::Settling(SETTLE - first.elapsed()));
+                    }
+                }
+                _ => {
+                    seen.candidate = Some((hash, Instant::now()));
+                    return Ok(Reload::Settling(SETTLE));
+                }
+            }
+        }
+        seen.candidate = None;
+        match pair_from_pem(&bytes.0, &bytes.1) {
+            Ok(pair) => {
+                self.resolver.replace(pair);
+                seen.loaded = hash;
+                seen.refused = None;
+                Ok(Reload::Applied)
+            }
+            Err(e) => {
+                seen.refused = Some(hash);
+                Err(e.at(&self.cert, &self.key))
+            }
+        }
     }
 }

@@ -1,12 +1,13 @@
 //! Watching the certificate and policy files. Kubernetes updates mounted Secrets and
 //! ConfigMaps by swapping a `..data` symlink, so the directories are watched, not the
-//! files; bursts of events are debounced into one reload, and a slow poll backs up
-//! the watcher (inotify can miss changes on some volume types).
+//! files; bursts of events are debounced into one look, and a slow poll backs up the
+//! watcher (inotify can miss changes on some volume types). Only events that can change
+//! content count: the webhook's own reads (open, close) never wake it up.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 /// What a reload did.
@@ -14,8 +15,10 @@ use tokio::sync::mpsc;
 pub enum Reload {
     /// The file changed and the new content is in force.
     Applied,
-    /// The file holds what is already in force.
+    /// The file holds what is already in force, or what was already refused.
     Unchanged,
+    /// The content changed and must stay the same this much longer before it is taken.
+    Settling(Duration),
 }
 
 /// Quiet time after the last event before reloading.
@@ -37,15 +40,36 @@ impl Drop for Watching {
     }
 }
 
-/// Call `on_change` after changes in the directories of `files` (debounced) and every [`POLL`].
+/// A hash of file content, to tell a real change from a look at the same bytes.
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// Whether `file` is mounted the kubelet's way (a symlink through the directory's `..data`
+/// symlink), whose updates are atomic swaps: never half-written.
+pub fn is_atomic_mount(file: &Path) -> bool {
+    let data = file.parent().map(|d| d.join("..data"));
+    std::fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_symlink())
+        && data
+            .is_some_and(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.file_type().is_symlink()))
+}
+
+/// Call `on_change` after changes in the directories of `files` (debounced) and every
+/// [`POLL`]; when it returns a duration, call it again after that long even without events
+/// (a file that must stay the same for a while before it is taken).
 pub fn watch<F>(files: &[&Path], on_change: F) -> notify::Result<Watching>
 where
-    F: Fn() + Send + 'static,
+    F: Fn() -> Option<Duration> + Send + 'static,
 {
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let names = watched_names(files);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let relevant = match &event {
+            // Opening and reading a file changes nothing (and the webhook reads them itself).
+            Ok(e) if matches!(e.kind, EventKind::Access(_)) => false,
             Ok(e) => e.paths.iter().any(|p| concerns(p, &names)),
             // A failed watch may have missed a change: look again.
             Err(_) => true,
@@ -59,9 +83,10 @@ where
         watcher.watch(&dir, RecursiveMode::NonRecursive)?;
     }
     let task = tokio::spawn(async move {
-        let mut poll = tokio::time::interval(POLL);
-        poll.tick().await;
+        let mut poll = tokio::time::Instant::now() + POLL;
+        let mut again: Option<tokio::time::Instant> = None;
         loop {
+            let wake = again.map_or(poll, |a| a.min(poll));
             tokio::select! {
                 event = rx.recv() => {
                     if event.is_none() {
@@ -76,9 +101,13 @@ where
                         }
                     }
                 }
-                _ = poll.tick() => {}
+                _ = tokio::time::sleep_until(wake) => {}
             }
-            on_change();
+            let now = tokio::time::Instant::now();
+            if now >= poll {
+                poll = now + POLL;
+            }
+            again = on_change().map(|d| now + d);
         }
     });
     Ok(Watching {
@@ -159,6 +188,7 @@ mod tests {
         let file = dir.path().join("policy.yaml");
         let _w = watch(&[&file], move || {
             let _ = tx.send(());
+            None
         })
         .expect("watch");
 
@@ -173,5 +203,29 @@ mod tests {
             .await
             .expect("called within 5s");
         assert_eq!(std::fs::read_to_string(&file).expect("read"), "b");
+        assert!(is_atomic_mount(&file));
+    }
+
+    #[tokio::test]
+    async fn reading_the_files_does_not_wake_the_watch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("policy.yaml");
+        std::fs::write(&file, "a").expect("write");
+        assert!(!is_atomic_mount(&file));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let reader = file.clone();
+        // What a reload does: read the file. Were that an event, this would loop forever.
+        let _w = watch(&[&file], move || {
+            let _ = std::fs::read(&reader);
+            let _ = tx.send(());
+            None
+        })
+        .expect("watch");
+        std::fs::write(&file, "b").expect("write");
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("called for the write");
+        let more = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await;
+        assert!(more.is_err(), "called again without a change");
     }
 }

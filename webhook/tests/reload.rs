@@ -67,6 +67,12 @@ async fn a_swapped_policy_changes_verdicts_and_a_broken_one_is_refused() {
             .contains("OT010"),
         "{r}"
     );
+    w.wait_for_log("spec.rules.OT010: warn -> deny").await;
+    assert!(
+        !w.log().contains("LOOSENS"),
+        "a tightening is not flagged:\n{}",
+        w.log()
+    );
 
     write_atomic(
         &policy,
@@ -101,6 +107,23 @@ async fn a_swapped_policy_changes_verdicts_and_a_broken_one_is_refused() {
     assert!(
         metrics.contains(r#"oam_traefik_webhook_reloads_total{file="policy",result="refused"} 1"#),
         "{metrics}"
+    );
+
+    // Back to warn: taken, and flagged as a loosening.
+    write_atomic(
+        &policy,
+        &format!("{POLICY_HEADER}spec:\n  rules:\n    OT010: warn\n"),
+    );
+    wait_allowed(&w, true).await;
+    w.wait_for_log("LOOSENS").await;
+    let log = w.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("LOOSENS"))
+        .expect("the loosening line");
+    assert!(
+        line.contains(r#""loosened":"spec.rules.OT010: deny -> warn""#),
+        "{line}"
     );
 }
 

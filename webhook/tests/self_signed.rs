@@ -1,6 +1,7 @@
 //! `--self-signed-secret` against a real kube-apiserver: the webhook makes its CA and
 //! serving certificate into a Secret, writes the CA into its webhook configurations,
-//! serves that certificate, renews it when due, and reuses it after a restart.
+//! serves that certificate, renews it when due (old and new CA published together, the
+//! old one dropped later), and reuses it after a restart.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -188,7 +189,7 @@ fn self_signed_secret_is_made_served_published_renewed_and_reused() {
     assert_eq!(served, der_of(&cert), "serves the Secret's certificate");
     // No CRDs are installed on this control plane: those kinds stay unanswered, but ready.
     assert!(
-        readyz.contains("ready; unanswered lookups for: Application Absent"),
+        readyz.contains("ready; unanswered lookups for: Application absent"),
         "{readyz}"
     );
 
@@ -225,6 +226,18 @@ fn self_signed_secret_is_made_served_published_renewed_and_reused() {
     });
     eventually("the renewed certificate served", &log, || {
         served_cert(addr, &new_ca).filter(|(der, _)| *der == der_of(&renewed))
+    });
+    // Once every replica serves the new certificate, the old CA leaves the Secret, then caBundle.
+    let only_new = eventually("the old CA dropped", &log, || {
+        secret_field(k, "ca.crt").filter(|c| split_pem(c).len() == 1)
+    });
+    assert_eq!(only_new.trim(), split_pem(&new_ca)[0].trim());
+    let only_new_b64 = base64::engine::general_purpose::STANDARD.encode(&only_new);
+    eventually("caBundle with the new CA only", &log, || {
+        bundles(k)
+            .iter()
+            .all(|b| b == &Value::String(only_new_b64.clone()))
+            .then_some(())
     });
 
     // A restart (or a second replica) serves the same Secret instead of making a new one.
