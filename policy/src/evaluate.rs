@@ -173,11 +173,17 @@ impl Verdict {
     }
 }
 
+/// The most findings of one rule a verdict lists one by one; the rest are counted in one
+/// line, so that a denial stays readable (and its size bounded) however big the object.
+pub const MAX_FINDINGS_PER_RULE: usize = 20;
+
 /// What the rules collect while they run.
 pub(crate) struct Findings<'p> {
     policy: &'p Policy,
     items: Vec<Violation>,
     unresolved: Vec<String>,
+    /// Findings per rule, and those past [`MAX_FINDINGS_PER_RULE`] not listed.
+    counts: std::collections::BTreeMap<RuleId, (usize, usize)>,
 }
 
 impl<'p> Findings<'p> {
@@ -186,6 +192,7 @@ impl<'p> Findings<'p> {
             policy,
             items: Vec::new(),
             unresolved: Vec::new(),
+            counts: std::collections::BTreeMap::new(),
         }
     }
 
@@ -197,6 +204,12 @@ impl<'p> Findings<'p> {
         path: String,
         message: impl Into<String>,
     ) {
+        let (listed, more) = self.counts.entry(rule).or_default();
+        if *listed == MAX_FINDINGS_PER_RULE {
+            *more += 1;
+            return;
+        }
+        *listed += 1;
         self.items.push(Violation {
             rule,
             level: self.policy.level(rule),
@@ -207,11 +220,28 @@ impl<'p> Findings<'p> {
         });
     }
 
-    /// Record a question nobody could answer.
+    /// Record a question nobody could answer (the first few; each once).
     pub(crate) fn unresolved(&mut self, what: String) {
-        if !self.unresolved.contains(&what) {
+        if self.unresolved.len() < MAX_FINDINGS_PER_RULE && !self.unresolved.contains(&what) {
             self.unresolved.push(what);
         }
+    }
+
+    /// The findings, with one line per rule that had more than could be listed.
+    fn finish(mut self) -> (Vec<Violation>, Vec<String>) {
+        for (rule, (_, more)) in std::mem::take(&mut self.counts) {
+            if more > 0 {
+                self.items.push(Violation {
+                    rule,
+                    level: self.policy.level(rule),
+                    subject: "and more".to_string(),
+                    path: String::new(),
+                    message: format!("{more} more {rule} findings on this object are not listed"),
+                    hint: rule.info().hint.to_string(),
+                });
+            }
+        }
+        (self.items, self.unresolved)
     }
 }
 
@@ -309,13 +339,12 @@ pub fn evaluate(review: &Review, policy: &Policy, lookup: &dyn Lookup) -> Verdic
                             &mut Mutation::default(),
                         );
                     }
-                    let known: std::collections::HashSet<(RuleId, &str)> = before
-                        .items
-                        .iter()
-                        .map(|v| (v.rule, v.path.as_str()))
-                        .collect();
+                    let before = before.finish().0;
+                    let known: std::collections::HashSet<(RuleId, &str)> =
+                        before.iter().map(|v| (v.rule, v.path.as_str())).collect();
                     let loosened: Vec<Violation> = now
-                        .items
+                        .finish()
+                        .0
                         .into_iter()
                         .filter(|v| !known.contains(&(v.rule, v.path.as_str())))
                         .collect();
@@ -331,14 +360,15 @@ pub fn evaluate(review: &Review, policy: &Policy, lookup: &dyn Lookup) -> Verdic
         _ => {}
     }
 
-    let (violations, warnings) = out.items.into_iter().partition(|v| v.level == Level::Deny);
+    let (items, unresolved) = out.finish();
+    let (violations, warnings) = items.into_iter().partition(|v| v.level == Level::Deny);
     Verdict {
         violations,
         warnings,
         patch: Patch(mutation.ops),
         injected: mutation.injected,
         exemption,
-        unresolved: out.unresolved,
+        unresolved,
     }
 }
 

@@ -139,10 +139,14 @@ impl Target {
 
 /// The targets in order, each once (Traefik runs a middleware once per router). Linear.
 pub(crate) fn dedup_targets(targets: impl IntoIterator<Item = Target>) -> Vec<Target> {
-    let mut seen = std::collections::HashSet::new();
-    targets
-        .into_iter()
-        .filter(|t| seen.insert(t.clone()))
+    let all: Vec<Target> = targets.into_iter().collect();
+    let first: Vec<bool> = {
+        let mut seen = std::collections::HashSet::with_capacity(all.len());
+        all.iter().map(|t| seen.insert(t)).collect()
+    };
+    all.into_iter()
+        .zip(first)
+        .filter_map(|(t, first)| first.then_some(t))
         .collect()
 }
 

@@ -47,7 +47,7 @@ impl Guard {
 /// One router with its resolved middlewares and guard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedRouter {
-    /// The router as the object defines it.
+    /// The router as the object defines it (its targets moved into `middlewares`).
     pub router: Router,
     /// Each middleware it runs, in order, with what it resolved to.
     pub middlewares: Vec<(Target, Resolution)>,
@@ -75,7 +75,7 @@ impl RoutePlan {
         self.routers.iter().flat_map(move |r| {
             r.middlewares
                 .iter()
-                .filter(|(t, _)| seen.insert(t.clone()))
+                .filter(|(t, _)| seen.insert(t))
                 .map(|(t, res)| (r.router.path.as_str(), t, res))
                 .collect::<Vec<_>>()
         })
@@ -111,20 +111,25 @@ pub fn plan(
     } && matches!(object, Object::Ingress(_) | Object::HttpRoute(_));
 
     // One resolution per distinct reference: the cost stays linear in the references.
+    // A router's own references are distinct already; only several routers share any.
+    let routers = object.routers(&ns);
+    let shared = routers.len() > 1;
     let mut resolved: HashMap<Target, Resolution> = HashMap::new();
-    let routers = object
-        .routers(&ns)
+    let routers = routers
         .into_iter()
-        .map(|router| {
-            let middlewares: Vec<(Target, Resolution)> = router
-                .targets
-                .iter()
+        .map(|mut router| {
+            let middlewares: Vec<(Target, Resolution)> = std::mem::take(&mut router.targets)
+                .into_iter()
                 .map(|t| {
-                    let r = resolved
-                        .entry(t.clone())
-                        .or_insert_with(|| auth::resolve(t, &ns, policy, lookup))
-                        .clone();
-                    (t.clone(), r)
+                    let r = if shared {
+                        resolved
+                            .entry(t.clone())
+                            .or_insert_with(|| auth::resolve(&t, &ns, policy, lookup))
+                            .clone()
+                    } else {
+                        auth::resolve(&t, &ns, policy, lookup)
+                    };
+                    (t, r)
                 })
                 .collect();
             let guard = guard(

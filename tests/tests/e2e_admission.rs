@@ -24,6 +24,19 @@ spec:
     groups: ["platform-admins"]
 "#;
 
+/// KubeVela's service account, the default trusted controller.
+const VELA_CORE: &str = "system:serviceaccount:vela-system:kubevela-vela-core";
+
+/// What KubeVela's chart grants its controller: it writes any object an app renders.
+const VELA_CORE_BINDING: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kubevela-vela-core}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects:
+  - {kind: ServiceAccount, name: kubevela-vela-core, namespace: vela-system}
+"#;
+
 /// How long the webhook's watch caches may take to see an object just written.
 const CACHE_LAG: Duration = Duration::from_secs(15);
 
@@ -37,6 +50,13 @@ fn suite() -> &'static Suite {
     SUITE.get_or_init(|| {
         let cp = ControlPlane::shared();
         let began = Instant::now();
+        // KubeVela's controller, whose writes are the only proof that a route was rendered
+        // for an app: the tests write "rendered" routes as it, by impersonation.
+        let out = cp
+            .kubectl()
+            .run_stdin(&["apply", "-f", "-"], VELA_CORE_BINDING)
+            .expect("kubectl runs");
+        assert!(out.success(), "{}{}", out.stdout, out.stderr);
         let webhook = Webhook::start(cp, Some(POLICY)).expect("the webhook starts");
         webhook
             .register(cp)
@@ -119,6 +139,20 @@ fn apply_ok(k: &Kubectl, ns: &str, manifest: &str) -> Output {
 fn apply_once_cached(k: &Kubectl, ns: &str, manifest: &str) -> Output {
     eventually("apply", || {
         let out = k.apply(ns, manifest).map_err(|e| e.to_string())?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(printed(&out))
+        }
+    })
+}
+
+/// Applies as KubeVela's controller until admitted (the webhook's caches may lag).
+fn apply_as_vela_core(k: &Kubectl, ns: &str, manifest: &str) -> Output {
+    eventually("apply as vela-core", || {
+        let out = k
+            .run_stdin(&["apply", "-n", ns, "-f", "-", "--as", VELA_CORE], manifest)
+            .map_err(|e| e.to_string())?;
         if out.success() {
             Ok(out)
         } else {
@@ -329,7 +363,13 @@ metadata:
     assert!(not_stored(k, &ns, "ingress", "rogue"));
 
     apply_ok(k, &ns, &app("shop", "shop.example.com", Some(IDENTITY), ""));
-    let out = apply_once_cached(k, &ns, &ingress("web", &rendered_by("shop", &ns, "web")));
+    // The same labels written by anyone but KubeVela's controller claim nothing.
+    let out = k
+        .apply(&ns, &ingress("borrowed", &rendered_by("shop", &ns, "web")))
+        .expect("kubectl runs");
+    assert_denied(&out, &["OT006", "trusted controller"]);
+    assert!(not_stored(k, &ns, "ingress", "borrowed"));
+    let out = apply_as_vela_core(k, &ns, &ingress("web", &rendered_by("shop", &ns, "web")));
     assert_eq!(out.stdout.trim(), "ingress.networking.k8s.io/web created");
     let stored = get(k, &ns, "ingress", "web");
     assert_eq!(
@@ -392,7 +432,7 @@ metadata:
     assert_denied(&out, &["OT006", &format!("{ns}/rogue")]);
 
     apply_ok(k, &ns, &app("shop", "shop.example.com", Some(IDENTITY), ""));
-    let out = apply_once_cached(k, &ns, &route("web", &rendered_by("shop", &ns, "web")));
+    let out = apply_as_vela_core(k, &ns, &route("web", &rendered_by("shop", &ns, "web")));
     assert_eq!(
         out.stdout.trim(),
         "httproute.gateway.networking.k8s.io/web created"
@@ -672,4 +712,101 @@ fn with_the_webhook_down_writes_fail_closed_and_recover_after_restart() {
     webhook.restart().expect("the webhook restarts");
     let out = k.apply(&ns, &manifest).expect("kubectl runs");
     assert_ok(&out, "application.core.oam.dev/shop created");
+}
+
+// Hostile writes the trust model refuses, through the real API server.
+#[test]
+fn hostile_writes_are_refused_whatever_they_claim() {
+    let _up = webhook_up();
+    let (s, k, _) = setup("s13-hostile");
+    // A namespace labelled the way the old opt-out read: the label opts nothing out.
+    let ns =
+        s.cp.namespace("s13-labelled", &["oam-traefik.io/ignore=true"])
+            .expect("namespace");
+
+    // A headers-only Middleware squatting the generated identity name.
+    let out = k
+        .apply(
+            &ns,
+            "apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata: {name: shop-web-identity}\nspec: {headers: {customRequestHeaders: {X-Forwarded-User: admin}}}\n",
+        )
+        .expect("kubectl runs");
+    assert_denied(
+        &out,
+        &["OT011", "reserved for generated identity Middlewares"],
+    );
+
+    // A TCP route on Traefik's web entry point, and a GRPCRoute through a Traefik gateway.
+    let out = k
+        .apply(
+            &ns,
+            "apiVersion: traefik.io/v1alpha1\nkind: IngressRouteTCP\nmetadata: {name: raw}\nspec:\n  entryPoints: [web]\n  routes:\n    - match: HostSNI(`*`)\n      services: [{name: api, port: 8080}]\n",
+        )
+        .expect("kubectl runs");
+    assert_denied(&out, &["OT006", "TCP route"]);
+    assert!(not_stored(k, &ns, "ingressroutetcp", "raw"));
+    apply_ok(
+        k,
+        &ns,
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: edge}\nspec:\n  gatewayClassName: traefik\n  listeners: [{name: http, protocol: HTTP, port: 80}]\n",
+    );
+    let grpc = "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: grpc}\nspec:\n  parentRefs: [{name: edge}]\n  rules:\n    - backendRefs: [{name: api, port: 9090}]\n";
+    let out = eventually("rogue GRPCRoute refused", || {
+        let out = k.apply(&ns, grpc).map_err(|e| e.to_string())?;
+        if out.success() {
+            // The Gateway was not cached yet, so Traefik was not known to serve it.
+            let _ = k.run(&["delete", "-n", &ns, "grpcroute", "grpc"]);
+            Err(printed(&out))
+        } else {
+            Ok(out)
+        }
+    });
+    assert_denied(&out, &["OT006", &format!("GRPCRoute {ns}/grpc")]);
+
+    // A route whose auth is only another provider's middleware nobody vouches for.
+    let out = k
+        .apply(
+            &ns,
+            "apiVersion: traefik.io/v1alpha1\nkind: IngressRoute\nmetadata: {name: dash}\nspec:\n  routes:\n    - match: Host(`t.example.com`)\n      middlewares: [{name: auth@file}]\n      services: [{name: api@internal, kind: TraefikService}]\n",
+        )
+        .expect("kubectl runs");
+    assert_denied(&out, &["OT006", "trustedMiddlewares"]);
+}
+
+#[test]
+fn a_terminating_route_cannot_drop_its_auth() {
+    let _up = webhook_up();
+    let (_, k, ns) = setup("s14-terminating");
+    apply_ok(
+        k,
+        &ns,
+        "apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata: {name: sso}\nspec: {forwardAuth: {address: \"http://auth.example.svc/verify\"}}\n",
+    );
+    let guarded = |middlewares: &str| {
+        format!(
+            "apiVersion: traefik.io/v1alpha1\nkind: IngressRoute\nmetadata: {{name: web, finalizers: [example.com/hold]}}\nspec:\n  routes:\n    - match: Host(`w.example.com`)\n      middlewares: {middlewares}\n      services: [{{name: web, port: 80}}]\n"
+        )
+    };
+    apply_once_cached(k, &ns, &guarded("[{name: sso}]"));
+    // Deletion begins; the finalizer keeps it served by Traefik.
+    let out = k
+        .run(&["delete", "-n", &ns, "ingressroute", "web", "--wait=false"])
+        .expect("kubectl runs");
+    assert!(out.success(), "{}", printed(&out));
+    let out = k.apply(&ns, &guarded("[]")).expect("kubectl runs");
+    assert_denied(&out, &["OT006"]);
+    // Releasing the finalizer alone is allowed.
+    let out = k
+        .run(&[
+            "patch",
+            "-n",
+            &ns,
+            "ingressroute",
+            "web",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":[]}}"#,
+        ])
+        .expect("kubectl runs");
+    assert!(out.success(), "{}", printed(&out));
 }
