@@ -35,7 +35,7 @@ impl Finding {
     pub fn describe(&self) -> String {
         let object = self.object.to_string();
         let v = &self.violation;
-        if v.subject == object {
+        if v.subject == oam_traefik_policy::Subject::Object(object.clone()) {
             format!("{object} {}", v.message)
         } else {
             format!("{object}: {} {}", v.subject, v.message)
@@ -84,6 +84,8 @@ pub struct Report {
     pub errors: Vec<Problem>,
     /// Counts.
     pub summary: Summary,
+    /// What the policy leaves open that a reader should know (no auth service pinned).
+    pub notes: Vec<String>,
     /// Whether unresolved references count as errors.
     #[serde(skip)]
     pub strict: bool,
@@ -199,6 +201,11 @@ impl Lookup for Layered<'_> {
     fn gateway_class_controller(&self, name: &str) -> Answer<String> {
         self.pick(self.first.gateway_class_controller(name), || {
             self.fallback.gateway_class_controller(name)
+        })
+    }
+    fn trait_renders_route(&self, name: &str) -> Answer<bool> {
+        self.pick(self.first.trait_renders_route(name), || {
+            self.fallback.trait_renders_route(name)
         })
     }
 }
@@ -329,14 +336,22 @@ pub fn run(
             .count(),
         unresolved: unresolved.len(),
     };
+    let mut notes = Vec::new();
+    if policy.trusted_auth_services.is_empty() {
+        notes.push(NO_AUTH_SERVICE_PINNED.to_string());
+    }
     Report {
         findings,
         unresolved,
         errors,
         summary,
+        notes,
         strict,
     }
 }
+
+/// Said when the policy pins no auth service.
+pub const NO_AUTH_SERVICE_PINNED: &str = "no auth service is pinned (the policy's trustedAuthServices is empty): a forwardAuth to any address counts as authentication";
 
 /// The report as text: one finding per line with its hint, then a summary.
 pub fn text(report: &Report, colour: bool) -> String {
@@ -389,6 +404,9 @@ pub fn text(report: &Report, colour: bool) -> String {
             paint(code, &format!("{label}:")),
             u.reference
         ));
+    }
+    for note in &report.notes {
+        out.push_str(&format!("{} {note}\n", paint("36", "note:")));
     }
     let s = &report.summary;
     out.push_str(&format!(

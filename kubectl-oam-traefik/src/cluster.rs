@@ -177,6 +177,9 @@ impl Lookup for ClusterLookup {
     fn gateway_class_controller(&self, name: &str) -> Answer<String> {
         self.index.gateway_class_controller(name)
     }
+    fn trait_renders_route(&self, name: &str) -> Answer<bool> {
+        self.index.trait_renders_route(name)
+    }
 }
 
 /// List every kind in `scope`, all kinds at once; a kind whose CRD is not installed is

@@ -188,6 +188,28 @@ fn text_output_names_file_line_rule_and_hint() {
         "{text}"
     );
     assert!(text.contains("1 violation"), "{text}");
+    assert!(text.contains("note: no auth service is pinned"), "{text}");
+    // A policy that pins one says nothing of the kind.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: oam-traefik.io/v1alpha1\nkind: AdmissionPolicy\nspec:\n  trustedAuthServices: [\"http://auth.platform.svc:8080\"]\n",
+    )
+    .expect("write policy");
+    let policy = policy.display().to_string();
+    let out = run(&[
+        "check",
+        "--policy",
+        &policy,
+        "-f",
+        "examples/bad/ot001-gateway-without-identity.yaml",
+    ]);
+    assert!(
+        !stdout(&out).contains("no auth service is pinned"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 /// The SARIF 2.1.0 schema, as the `@microsoft/jest-sarif` npm package ships it, fetched

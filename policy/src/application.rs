@@ -191,15 +191,23 @@ pub struct Embedded<'a> {
 pub const OVERRIDE_TYPE: &str = "override";
 
 impl Application {
-    /// The route traits of component `index`: its own, then those an `override` policy adds
-    /// to it (by name, or to every component when the override names none). An override
+    /// The route traits of component `index` (types for which `is_route_trait` holds): its
+    /// own, then those an `override` policy adds to it (by name, or to every component when
+    /// the override names none). An override
     /// counts whether or not a workflow step uses it: exposure is assumed, never protection.
-    pub fn route_traits_of(&self, index: usize, route_types: &[String]) -> Vec<RouteTrait> {
+    pub fn route_traits_of(
+        &self,
+        index: usize,
+        is_route_trait: impl Fn(&str) -> bool,
+    ) -> Vec<RouteTrait> {
         let Some(component) = self.spec.components.get(index) else {
             return Vec::new();
         };
         let mut found: Vec<RouteTrait> = component
-            .route_traits(route_types)
+            .traits
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| is_route_trait(&t.type_))
             .map(|(j, t)| RouteTrait {
                 path: format!("/spec/components/{index}/traits/{j}"),
                 type_: t.type_.clone(),
@@ -232,7 +240,7 @@ impl Application {
                 for (t, tr) in traits.into_iter().flatten().enumerate() {
                     let trait_type = tr.get("type").and_then(Value::as_str).unwrap_or_default();
                     let disabled = tr.get("disable").and_then(Value::as_bool) == Some(true);
-                    if !disabled && route_types.iter().any(|r| r == trait_type) {
+                    if !disabled && is_route_trait(trait_type) {
                         found.push(RouteTrait {
                             path: format!(
                                 "/spec/policies/{p}/properties/components/{c}/traits/{t}"

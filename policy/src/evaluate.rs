@@ -87,8 +87,8 @@ pub struct Violation {
     pub rule: RuleId,
     /// Deny or warn, from the policy.
     pub level: Level,
-    /// The component, identity rule or route it is about (`component "orders"`).
-    pub subject: String,
+    /// The component, identity rule or object it is about (`component "orders"`).
+    pub subject: Subject,
     /// JSON pointer into the object.
     pub path: String,
     /// What is wrong.
@@ -104,6 +104,58 @@ impl std::fmt::Display for Violation {
             "{} {} {} (at {}); fix: {}",
             self.rule, self.subject, self.message, self.path, self.hint
         )
+    }
+}
+
+/// What a violation is about: typed, so that no code reads it back out of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// A component of the Application.
+    Component(String),
+    /// The identity rule of a component (its own trait).
+    ComponentIdentity(String),
+    /// An app-level identity policy, by name.
+    PolicyIdentity(String),
+    /// A whole object or a part of it that is not a component (`Ingress shop/web`).
+    Object(String),
+}
+
+impl Subject {
+    /// The component it is about, if any.
+    pub fn component(&self) -> Option<&str> {
+        match self {
+            Subject::Component(c) | Subject::ComponentIdentity(c) => Some(c),
+            Subject::PolicyIdentity(_) | Subject::Object(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subject::Component(c) => write!(f, "component \"{c}\""),
+            Subject::ComponentIdentity(c) => write!(f, "component \"{c}\" identity"),
+            Subject::PolicyIdentity(p) => write!(f, "policy \"{p}\" identity"),
+            Subject::Object(o) => f.write_str(o),
+        }
+    }
+}
+
+impl Serialize for Subject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl From<String> for Subject {
+    fn from(object: String) -> Self {
+        Subject::Object(object)
+    }
+}
+
+impl From<&str> for Subject {
+    fn from(object: &str) -> Self {
+        Subject::Object(object.to_string())
     }
 }
 
@@ -200,7 +252,7 @@ impl<'p> Findings<'p> {
     pub(crate) fn add(
         &mut self,
         rule: RuleId,
-        subject: String,
+        subject: impl Into<Subject>,
         path: String,
         message: impl Into<String>,
     ) {
@@ -213,7 +265,7 @@ impl<'p> Findings<'p> {
         self.items.push(Violation {
             rule,
             level: self.policy.level(rule),
-            subject,
+            subject: subject.into(),
             path,
             message: message.into(),
             hint: rule.info().hint.to_string(),
@@ -234,7 +286,7 @@ impl<'p> Findings<'p> {
                 self.items.push(Violation {
                     rule,
                     level: self.policy.level(rule),
-                    subject: "and more".to_string(),
+                    subject: Subject::Object("and more".to_string()),
                     path: String::new(),
                     message: format!("{more} more {rule} findings on this object are not listed"),
                     hint: rule.info().hint.to_string(),
@@ -248,13 +300,13 @@ impl<'p> Findings<'p> {
 /// An identity rule and where it stands in the Application.
 pub(crate) struct RuleSite<'a> {
     pub(crate) rule: &'a IdentityRule,
-    subject: String,
+    subject: Subject,
     /// JSON pointer of the trait or policy that holds the rule.
     base: String,
 }
 
 impl RuleSite<'_> {
-    pub(crate) fn subject(&self) -> String {
+    pub(crate) fn subject(&self) -> Subject {
         self.subject.clone()
     }
 
@@ -452,7 +504,7 @@ fn identity_sites(app: &Application) -> Vec<RuleSite<'_>> {
             if let Some(rule) = &t.identity {
                 sites.push(RuleSite {
                     rule,
-                    subject: format!("component \"{}\" identity", component.name),
+                    subject: Subject::ComponentIdentity(component.name.clone()),
                     base: format!("/spec/components/{i}/traits/{j}"),
                 });
             }
@@ -462,7 +514,7 @@ fn identity_sites(app: &Application) -> Vec<RuleSite<'_>> {
         if let Some(rule) = &policy.identity {
             sites.push(RuleSite {
                 rule,
-                subject: format!("policy \"{}\" identity", policy.name),
+                subject: Subject::PolicyIdentity(policy.name.clone()),
                 base: format!("/spec/policies/{p}"),
             });
         }
@@ -541,7 +593,7 @@ fn application_patch(
         if app.metadata.name.is_empty() && rule.middleware.as_deref().is_none_or(str::is_empty) {
             out.add(
                 RuleId::OT004,
-                format!("component \"{}\"", component.name),
+                Subject::Component(component.name.clone()),
                 "/metadata/name".to_string(),
                 "cannot be bound to its generated identity Middleware <app>-<component>-identity: the Application has no name yet (generateName); set metadata.name",
             );
@@ -567,7 +619,7 @@ fn application_patch(
                 Ok(None) => {}
                 Err(why) => out.add(
                     RuleId::OT004,
-                    format!("component \"{}\"", component.name),
+                    Subject::Component(component.name.clone()),
                     patch::pointer(&path).to_string(),
                     format!("cannot carry its identity middleware reference {reference}: {why}"),
                 ),

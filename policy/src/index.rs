@@ -14,6 +14,7 @@ use crate::meta::ObjectRef;
 use crate::middleware::{Middleware, Target};
 use crate::naming;
 use crate::object::Object;
+use crate::trait_definition::TraitDefinition;
 
 type Key = (String, String);
 
@@ -27,6 +28,7 @@ pub struct Index {
     applications: HashMap<Key, Arc<Application>>,
     routes_by_key: HashMap<String, Vec<ObjectRef>>,
     ingress_classes: HashMap<String, String>,
+    route_traits: HashMap<String, bool>,
     gateways: HashMap<Key, String>,
     gateway_classes: HashMap<String, String>,
 }
@@ -72,8 +74,8 @@ impl Index {
         }
     }
 
-    /// Add any document: the five kinds of [`Object`], or an IngressClass, Gateway or
-    /// GatewayClass; other kinds are ignored. Returns the parsed object, if it is one.
+    /// Add any document: the kinds of [`Object`], or an IngressClass, Gateway,
+    /// GatewayClass or TraitDefinition; other kinds are ignored. Returns the parsed object, if it is one.
     pub fn insert_value(
         &mut self,
         value: &Value,
@@ -102,6 +104,11 @@ impl Index {
                 let ns = gw.metadata.namespace_or(namespace).to_string();
                 self.gateways
                     .insert((ns, gw.metadata.name), gw.spec.gateway_class_name);
+            }
+            ("core.oam.dev", "TraitDefinition") => {
+                let def: TraitDefinition = from_value(value)?;
+                self.route_traits
+                    .insert(def.metadata.name.clone(), def.renders_route());
             }
             ("gateway.networking.k8s.io", "GatewayClass") => {
                 let class: GatewayClass = from_value(value)?;
@@ -161,5 +168,13 @@ impl Lookup for Index {
 
     fn gateway_class_controller(&self, name: &str) -> Answer<String> {
         self.answer(self.gateway_classes.get(name))
+    }
+
+    fn trait_renders_route(&self, name: &str) -> Answer<bool> {
+        // An index without the definition says nothing: the policy's list decides.
+        match self.route_traits.get(name) {
+            Some(renders) => Answer::Found(*renders),
+            None => Answer::Unknown,
+        }
     }
 }

@@ -27,11 +27,14 @@ pub mod plan;
 pub mod routes;
 pub mod rules;
 pub mod traefik;
+pub mod trait_definition;
 
 pub use application::{AppPolicy, Application, Component, Trait};
 pub use config::{Level, Policy, PolicyError};
 pub use error::ParseError;
-pub use evaluate::{Exemption, Operation, Requester, Review, Verdict, Violation, evaluate};
+pub use evaluate::{
+    Exemption, Operation, Requester, Review, Subject, Verdict, Violation, evaluate,
+};
 pub use http_route::HttpRoute;
 pub use identity::{IdentityRule, Provider};
 pub use index::Index;

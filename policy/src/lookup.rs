@@ -62,6 +62,13 @@ pub trait Lookup {
 
     /// The `spec.controllerName` of GatewayClass `name`.
     fn gateway_class_controller(&self, name: &str) -> Answer<String>;
+
+    /// Whether the TraitDefinition of trait type `name` renders a route Traefik serves.
+    /// Without one to read, nobody can say: the policy's `routeTraits` decide alone.
+    fn trait_renders_route(&self, name: &str) -> Answer<bool> {
+        let _ = name;
+        Answer::Unknown
+    }
 }
 
 /// The lookup of a webhook without a cluster: every answer is `Unknown`.

@@ -547,15 +547,7 @@ fn legs(object: &Object) -> Vec<Leg> {
             };
             let mut out = Vec::new();
             for (index, route) in r.spec.routes.iter().enumerate() {
-                let backend = route
-                    .services
-                    .iter()
-                    .map(|s| match &s.port {
-                        Some(p) => format!("{}:{}", s.name, value_text(p)),
-                        None => s.name.clone(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",");
+                let backend = route_backend(route);
                 let paths = matcher_args(&route.match_, &["PathPrefix", "Path"]);
                 let mut hosts: Vec<Option<String>> = matcher_args(&route.match_, &["Host"])
                     .into_iter()
@@ -585,15 +577,7 @@ fn legs(object: &Object) -> Vec<Leg> {
             .iter()
             .enumerate()
             .flat_map(|(index, route)| {
-                let backend = route
-                    .services
-                    .iter()
-                    .map(|s| match &s.port {
-                        Some(p) => format!("{}:{}", s.name, value_text(p)),
-                        None => s.name.clone(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",");
+                let backend = route_backend(route);
                 let mut hosts = matcher_args(&route.match_, &["HostSNI"]);
                 if hosts.is_empty() {
                     hosts.push("*".to_string());
@@ -691,6 +675,19 @@ fn ingress_backend(backend: &crate::ingress::IngressBackend) -> String {
         },
         None => "-".to_string(),
     }
+}
+
+/// `service:port` of an IngressRoute(TCP) route's services, comma-separated.
+fn route_backend(route: &crate::ingress_route::Route) -> String {
+    route
+        .services
+        .iter()
+        .map(|s| match &s.port {
+            Some(p) => format!("{}:{}", s.name, value_text(p)),
+            None => s.name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn value_text(v: &serde_json::Value) -> String {
@@ -904,9 +901,7 @@ pub fn explain(
         .chain(verdict.warnings)
         .filter(|v| match component {
             None => true,
-            Some(c) => {
-                !v.subject.starts_with("component \"") || v.subject.contains(&format!("\"{c}\""))
-            }
+            Some(c) => v.subject.component().is_none_or(|name| name == c),
         })
         .collect();
     Explanation {

@@ -395,3 +395,37 @@ fn basic_and_forward_auth_rules_name_their_middleware() {
         assert!(v.violations[0].path.ends_with("/properties/middleware"));
     }
 }
+
+#[test]
+fn a_trait_is_known_by_what_its_definition_renders() {
+    let definition = |kind: &str| {
+        format!(
+            "apiVersion: core.oam.dev/v1beta1
+kind: TraitDefinition
+metadata: {{name: expose-web, namespace: vela-system}}
+spec:
+  schematic:
+    cue:
+      template: |
+        outputs: route: {{
+          apiVersion: \"networking.k8s.io/v1\"
+          kind: \"{kind}\"
+        }}"
+        )
+    };
+    let app = "apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: catalog, namespace: shop}
+spec:
+  components:
+    - name: web
+      type: webservice
+      traits:
+        - type: expose-web
+          properties: {host: catalog.example.com}";
+    let v = create(app, &alice(), &[&definition("Ingress")]);
+    assert_eq!(rules(&v), [RuleId::OT001], "{:?}", v.violations);
+    assert!(create(app, &alice(), &[&definition("Service")]).allowed());
+    // Without a definition to read, the policy's routeTraits decide.
+    assert!(create(app, &alice(), &[]).allowed());
+}

@@ -624,8 +624,9 @@ fn grants(role: &Value) -> BTreeSet<String> {
     out
 }
 
-const READS: [&str; 8] = [
+const READS: [&str; 9] = [
     "core.oam.dev/applications get,list,watch []",
+    "core.oam.dev/traitdefinitions get,list,watch []",
     "traefik.io/middlewares get,list,watch []",
     "traefik.io/ingressroutes get,list,watch []",
     "networking.k8s.io/ingresses get,list,watch []",

@@ -763,6 +763,27 @@ fn hostile_writes_are_refused_whatever_they_claim() {
     });
     assert_denied(&out, &["OT006", &format!("GRPCRoute {ns}/grpc")]);
 
+    // A trait of the platform's own, unknown by name, whose definition renders an Ingress.
+    let out = k
+        .run_stdin(
+            &["apply", "-f", "-"],
+            "apiVersion: core.oam.dev/v1beta1\nkind: TraitDefinition\nmetadata: {name: s13-expose, namespace: default}\nspec:\n  schematic:\n    cue:\n      template: |\n        outputs: ingress: {apiVersion: \"networking.k8s.io/v1\", kind: \"Ingress\"}\n",
+        )
+        .expect("kubectl runs");
+    assert!(out.success(), "{}", printed(&out));
+    let app = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata: {name: catalog}\nspec:\n  components:\n    - name: web\n      type: webservice\n      traits:\n        - type: s13-expose\n";
+    let out = eventually("custom route trait refused", || {
+        let out = k.apply(&ns, app).map_err(|e| e.to_string())?;
+        if out.success() {
+            // The TraitDefinition was not cached yet.
+            let _ = k.run(&["delete", "-n", &ns, "application", "catalog"]);
+            Err(printed(&out))
+        } else {
+            Ok(out)
+        }
+    });
+    assert_denied(&out, &["OT001", "s13-expose"]);
+
     // A route whose auth is only another provider's middleware nobody vouches for.
     let out = k
         .apply(

@@ -508,7 +508,7 @@ fn check_with_cluster_resolves_what_the_files_lack() {
     let offline = oam(&["check", "-f", &f]);
     assert_eq!(offline.code, 0, "{}", offline.stdout);
     assert!(
-        offline.stdout.contains("cannot resolve Middleware"),
+        offline.stdout.contains("cannot resolve whether Middleware"),
         "{}",
         offline.stdout
     );

@@ -13,6 +13,7 @@ use oam_traefik_policy::classes::{Gateway, GatewayClass, IngressClass};
 use oam_traefik_policy::error::from_value;
 use oam_traefik_policy::lookup::{Answer, Lookup};
 use oam_traefik_policy::middleware::Target;
+use oam_traefik_policy::trait_definition::TraitDefinition;
 use oam_traefik_policy::{Application, Kind, Middleware, Object, ObjectRef as PolicyRef, naming};
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -40,11 +41,13 @@ pub enum Watched {
     Gateway,
     /// Gateway API GatewayClasses.
     GatewayClass,
+    /// KubeVela TraitDefinitions: which traits render routes.
+    TraitDefinition,
 }
 
 impl Watched {
     /// Every watched kind.
-    pub const ALL: [Watched; 8] = [
+    pub const ALL: [Watched; 9] = [
         Watched::Application,
         Watched::Middleware,
         Watched::Ingress,
@@ -53,6 +56,7 @@ impl Watched {
         Watched::IngressClass,
         Watched::Gateway,
         Watched::GatewayClass,
+        Watched::TraitDefinition,
     ];
 
     /// group, version, kind, plural.
@@ -70,6 +74,12 @@ impl Watched {
                 "v1",
                 "GatewayClass",
                 "gatewayclasses",
+            ),
+            Watched::TraitDefinition => (
+                "core.oam.dev",
+                "v1beta1",
+                "TraitDefinition",
+                "traitdefinitions",
             ),
         }
     }
@@ -91,8 +101,8 @@ impl Watched {
         self.gvkp().2
     }
 
-    fn bit(self) -> u8 {
-        1 << (self as u8)
+    fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
@@ -112,6 +122,8 @@ pub(crate) enum View {
     },
     /// An IngressClass's or GatewayClass's controller, or a Gateway's class.
     Name(String),
+    /// Whether a TraitDefinition renders a route.
+    RendersRoute(bool),
     /// An object that does not fit its typed view: lookups of it are `Unknown`.
     Unreadable,
 }
@@ -154,6 +166,9 @@ impl View {
             Watched::GatewayClass => from_value::<GatewayClass>(value)
                 .ok()
                 .map(|c| View::Name(c.spec.controller_name)),
+            Watched::TraitDefinition => from_value::<TraitDefinition>(value)
+                .ok()
+                .map(|d| View::RendersRoute(d.renders_route())),
         };
         parsed.unwrap_or_else(|| {
             tracing::debug!(
@@ -362,6 +377,29 @@ impl ClusterCache {
         Answer::Found(found)
     }
 
+    /// Whether a TraitDefinition named `name`, in any namespace (KubeVela looks in the
+    /// app's namespace, then its own), renders a route: exposure is assumed, never protection.
+    fn trait_renders_route(&self, name: &str) -> Answer<bool> {
+        let cache = self.cache(Watched::TraitDefinition);
+        if !cache.status.phase().answers() {
+            return Answer::Unknown;
+        }
+        let objects = cache.objects.read().unwrap_or_else(|p| p.into_inner());
+        let mut found = false;
+        for names in objects.values() {
+            match names.get(name) {
+                Some(View::RendersRoute(true)) => return Answer::Found(true),
+                Some(_) => found = true,
+                None => {}
+            }
+        }
+        if found {
+            Answer::Found(false)
+        } else {
+            Answer::Missing
+        }
+    }
+
     /// Every Middleware Traefik files under `key`, in any namespace.
     fn middlewares_under(&self, key: &str) -> Answer<Vec<Arc<Middleware>>> {
         let cache = self.cache(Watched::Middleware);
@@ -388,7 +426,7 @@ impl ClusterCache {
 /// decision log can say whether any of them was stale.
 pub struct Consulted<'a> {
     cache: &'a ClusterCache,
-    asked: std::cell::Cell<u8>,
+    asked: std::cell::Cell<u16>,
 }
 
 impl Consulted<'_> {
@@ -457,6 +495,11 @@ impl Lookup for Consulted<'_> {
     fn gateway_class_controller(&self, name: &str) -> Answer<String> {
         self.ask(Watched::GatewayClass).get(None, name, name_of)
     }
+
+    fn trait_renders_route(&self, name: &str) -> Answer<bool> {
+        self.ask(Watched::TraitDefinition);
+        self.cache.trait_renders_route(name)
+    }
 }
 
 impl Lookup for ClusterCache {
@@ -486,6 +529,10 @@ impl Lookup for ClusterCache {
 
     fn gateway_class_controller(&self, name: &str) -> Answer<String> {
         self.consulting().gateway_class_controller(name)
+    }
+
+    fn trait_renders_route(&self, name: &str) -> Answer<bool> {
+        self.consulting().trait_renders_route(name)
     }
 }
 

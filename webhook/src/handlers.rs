@@ -214,8 +214,18 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     if r.draining.load(Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
     }
+    // Said on every answer: an operator should know that any forwardAuth counts.
+    let pinned = if s.policy.current().trusted_auth_services.is_empty() {
+        "auth services: none pinned (trustedAuthServices is empty), any forwardAuth address counts\n"
+    } else {
+        ""
+    };
     let Some(cache) = &r.cache else {
-        return (StatusCode::OK, "ready; no cluster: lookups unanswered\n").into_response();
+        return (
+            StatusCode::OK,
+            format!("ready; no cluster: lookups unanswered\n{pinned}"),
+        )
+            .into_response();
     };
     let snapshots = cache.snapshots();
     let mut text = if cache.settled() {
@@ -247,6 +257,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
         format!("waiting for watch caches: {}", cache.pending().join(", "))
     };
     text.push('\n');
+    text.push_str(pinned);
     for k in &snapshots {
         text.push_str(&k.line());
         text.push('\n');

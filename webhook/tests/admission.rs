@@ -209,6 +209,8 @@ async fn probes_report_health_and_no_cluster() {
     assert_eq!(r.status(), 200);
     let text = r.text().await.expect("text");
     assert!(text.contains("no cluster: lookups unanswered"), "{text}");
+    // The default policy pins no auth service, and the probe says so.
+    assert!(text.contains("auth services: none pinned"), "{text}");
     w.wait_for_log("no cluster: lookups unanswered").await;
     let r = w
         .client

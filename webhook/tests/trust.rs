@@ -14,6 +14,7 @@ use serde_json::Value;
 /// Files whose verdict needs the other objects of the same file (a Middleware it
 /// references, a Middleware it collides with): a webhook without a cluster cannot see them.
 const NEED_THE_CLUSTER: &[&str] = &[
+    "ot001-custom-route-trait.yaml",
     "ot005-headers-is-not-auth.yaml",
     "ot006-ingress-with-headers-only.yaml",
     "ot006-forward-auth-null.yaml",

@@ -1,13 +1,14 @@
 //! OT001: a component that exposes a route and declares no identity rule.
 //!
-//! Every way an app exposes HTTP counts: a route trait on the component, one an
+//! Every way an app exposes HTTP counts: a route trait on the component (named in the
+//! policy's `routeTraits`, or whose TraitDefinition renders a route kind), one an
 //! `override` policy adds to it, and a route object embedded in it (`k8s-objects`, `raw`)
 //! that does not authenticate on its own. Route objects that workflow steps apply belong
 //! to no component: they must authenticate on their own (OT006).
 
 use crate::config::Level;
-use crate::evaluate::{Findings, Requester};
-use crate::lookup::Lookup;
+use crate::evaluate::{Findings, Requester, Subject};
+use crate::lookup::{Answer, Lookup};
 use crate::object::Object;
 use crate::owner::Writer;
 use crate::plan::{self, Guard};
@@ -34,10 +35,15 @@ pub(crate) fn check(
         if app.identity_of(i).is_some() {
             continue;
         }
-        if let Some(first) = app.route_traits_of(i, &policy.route_traits).first() {
+        // By name from the policy, or by what its TraitDefinition renders.
+        let is_route_trait = |t: &str| {
+            policy.route_traits.iter().any(|r| r == t)
+                || lookup.trait_renders_route(t) == Answer::Found(true)
+        };
+        if let Some(first) = app.route_traits_of(i, is_route_trait).first() {
             out.add(
                 RuleId::OT001,
-                format!("component \"{}\"", component.name),
+                Subject::Component(component.name.clone()),
                 first.path.clone(),
                 format!(
                     "exposes a route through trait \"{}\" but declares no identity rule",
@@ -67,7 +73,7 @@ pub(crate) fn check(
             match embedded.component.and_then(|i| app.spec.components.get(i)) {
                 Some(component) => out.add(
                     RuleId::OT001,
-                    format!("component \"{}\"", component.name),
+                    Subject::Component(component.name.clone()),
                     path,
                     format!(
                         "embeds {}, which nobody authenticates ({why}), but declares no identity rule",
