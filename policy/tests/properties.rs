@@ -126,31 +126,52 @@ fn key(namespace: &str, name: &str) -> String {
         .join("-")
 }
 
-/// An independent reading of "this router is guarded": its reference names a key under
-/// which exactly one Middleware exists, in the route's namespace, with an authenticator
-/// that has its configuration.
-fn guarded(reference: &Value, middlewares: &BTreeMap<(String, String), Value>) -> bool {
+/// An independent reading of Traefik's resolution: the spec of the one Middleware a
+/// reference names, by its key, when that one exists in the route's namespace.
+fn resolve<'a>(
+    reference: &Value,
+    middlewares: &'a BTreeMap<(String, String), Value>,
+) -> Option<&'a Value> {
     let name = reference["name"].as_str().unwrap_or_default();
     let wanted = match (name.rsplit_once('@'), reference["namespace"].as_str()) {
         (Some((k, "kubernetescrd")), _) => k.to_string(),
-        (Some(_), _) => return false,
-        (None, Some(ns)) if ns != "shop" => return false,
+        (Some(_), _) => return None,
+        (None, Some(ns)) if ns != "shop" => return None,
         (None, _) => key("shop", name),
     };
     let found: Vec<(&(String, String), &Value)> = middlewares
         .iter()
         .filter(|((ns, n), _)| key(ns, n) == wanted)
         .collect();
-    let [((ns, _), spec)] = found.as_slice() else {
-        return false;
-    };
-    ns == "shop"
-        && (spec["forwardAuth"]["address"]
+    match found.as_slice() {
+        [((ns, _), spec)] if ns == "shop" => Some(spec),
+        _ => None,
+    }
+}
+
+/// A router is guarded when a reference resolves to an authenticator with its configuration.
+fn guarded(reference: &Value, middlewares: &BTreeMap<(String, String), Value>) -> bool {
+    resolve(reference, middlewares).is_some_and(|spec| {
+        spec["forwardAuth"]["address"]
             .as_str()
             .is_some_and(|a| !a.is_empty())
             || spec["basicAuth"]["secret"]
                 .as_str()
-                .is_some_and(|s| !s.is_empty()))
+                .is_some_and(|s| !s.is_empty())
+    })
+}
+
+/// A router reaches no backend when its first middleware only redirects to https.
+fn redirects_first(refs: &[Value], middlewares: &BTreeMap<(String, String), Value>) -> bool {
+    refs.first()
+        .and_then(|r| resolve(r, middlewares))
+        .and_then(Value::as_object)
+        .is_some_and(|spec| {
+            spec.len() == 1
+                && spec
+                    .get("redirectScheme")
+                    .is_some_and(|r| r["scheme"] == "https")
+        })
 }
 
 proptest! {
@@ -182,12 +203,7 @@ proptest! {
         let v = verdict(&object, &lookup);
         if v.allowed() {
             for refs in &routes {
-                let redirect_first = refs.first().is_some_and(|r| {
-                    let n = r["name"].as_str().unwrap_or_default();
-                    r["namespace"].is_null() && !n.contains('@') && middlewares.iter().any(|((ns, m), s)| {
-                        ns == "shop" && key(ns, m) == key("shop", n) && s.get("redirectScheme").is_some()
-                    })
-                });
+                let redirect_first = redirects_first(refs, &middlewares);
                 prop_assert!(
                     redirect_first || refs.iter().any(|r| guarded(r, &middlewares)),
                     "admitted an unguarded router: {:?} with {:?}", refs, middlewares
