@@ -239,13 +239,18 @@ pub(crate) struct Findings<'p> {
 }
 
 impl<'p> Findings<'p> {
-    fn new(policy: &'p Policy) -> Self {
+    pub(crate) fn new(policy: &'p Policy) -> Self {
         Self {
             policy,
             items: Vec::new(),
             unresolved: Vec::new(),
             counts: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// Record a finding made already (by a run of the rules on its own).
+    pub(crate) fn push(&mut self, violation: Violation) {
+        self.items.push(violation);
     }
 
     /// Record that `rule` fired.
@@ -366,46 +371,30 @@ pub fn evaluate(review: &Review, policy: &Policy, lookup: &dyn Lookup) -> Verdic
                 }
                 BreakGlass::Exempt(e) => exemption = Some(e),
                 BreakGlass::Kept(e) => {
-                    // An annotation carried over unchanged exempts only edits that open nothing new.
-                    let mut now = Findings::new(policy);
-                    object_rules(
-                        object,
-                        review,
-                        &namespace,
-                        &subject,
-                        policy,
-                        lookup,
-                        &mut now,
-                        &mut Mutation::default(),
-                    );
-                    let mut before = Findings::new(policy);
-                    if let Some(old) = review.old_object {
+                    let findings = |obj: &Object| {
+                        let mut f = Findings::new(policy);
                         object_rules(
-                            old,
+                            obj,
                             review,
                             &namespace,
                             &subject,
                             policy,
                             lookup,
-                            &mut before,
+                            &mut f,
                             &mut Mutation::default(),
                         );
-                    }
-                    let before = before.finish().0;
-                    let known: std::collections::HashSet<(RuleId, &str)> =
-                        before.iter().map(|v| (v.rule, v.path.as_str())).collect();
-                    let loosened: Vec<Violation> = now
-                        .finish()
-                        .0
-                        .into_iter()
-                        .filter(|v| !known.contains(&(v.rule, v.path.as_str())))
-                        .collect();
-                    if loosened.is_empty() {
-                        exemption = Some(e);
-                    } else {
-                        ot007::report_loosening(review.requester, &subject, policy, &mut out);
-                        out.items.extend(loosened);
-                    }
+                        f.finish().0
+                    };
+                    let before = review.old_object.map(findings).unwrap_or_default();
+                    exemption = ot007::kept(
+                        e,
+                        findings(object),
+                        &before,
+                        review.requester,
+                        &subject,
+                        policy,
+                        &mut out,
+                    );
                 }
             }
         }

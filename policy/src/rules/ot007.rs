@@ -1,8 +1,10 @@
 //! OT007: a break-glass annotation set by a requester outside the allowed groups.
 
+use std::collections::HashSet;
+
 use crate::Policy;
 use crate::config::Level;
-use crate::evaluate::{Exemption, Findings, Requester};
+use crate::evaluate::{Exemption, Findings, Requester, Violation};
 use crate::meta::Meta;
 use crate::rules::{RuleId, RuleInfo};
 
@@ -73,14 +75,26 @@ pub(crate) fn check(
     BreakGlass::None
 }
 
-/// An unchanged annotation does not cover an edit, by someone outside the groups, that
-/// breaks a rule the object did not break before.
-pub(crate) fn report_loosening(
+/// An annotation carried over unchanged by someone outside the groups covers an edit only
+/// if it breaks no rule that the stored object did not already break (`now` against
+/// `before`, by rule and path); otherwise the new findings stand, with the reason.
+pub(crate) fn kept(
+    exemption: Exemption,
+    now: Vec<Violation>,
+    before: &[Violation],
     requester: &Requester,
     subject: &str,
     policy: &Policy,
     out: &mut Findings,
-) {
+) -> Option<Exemption> {
+    let known: HashSet<(RuleId, &str)> = before.iter().map(|v| (v.rule, v.path.as_str())).collect();
+    let loosened: Vec<Violation> = now
+        .into_iter()
+        .filter(|v| !known.contains(&(v.rule, v.path.as_str())))
+        .collect();
+    if loosened.is_empty() {
+        return Some(exemption);
+    }
     let key = &policy.break_glass.annotation;
     out.add(
         RuleId::OT007,
@@ -92,6 +106,10 @@ pub(crate) fn report_loosening(
             groups(policy)
         ),
     );
+    for v in loosened {
+        out.push(v);
+    }
+    None
 }
 
 fn allowed(requester: &Requester, policy: &Policy) -> bool {
