@@ -3,9 +3,8 @@
 use oam_traefik_policy::{Index, Object, Operation, Policy, Requester, Review, Verdict, evaluate};
 use serde_json::{Value, json};
 
-fn value(yaml: &str) -> Value {
-    serde_yaml::from_str(yaml).expect("test YAML parses")
-}
+mod common;
+use common::value;
 
 fn verdict(doc: &Value, index: &Index) -> Verdict {
     let obj = Object::from_value(doc)

@@ -1,29 +1,13 @@
 //! Every rule, a case that passes and one that fails, with the rule id and JSON path asserted.
 
 use oam_traefik_policy::{
-    Exemption, Index, Level, Lookup, NoLookup, Object, Operation, Policy, Requester, Review,
-    RuleId, Verdict, evaluate,
+    Exemption, Level, Lookup, NoLookup, Object, Operation, Policy, Requester, Review, RuleId,
+    Verdict, evaluate,
 };
 use serde_json::Value;
 
-fn value(yaml: &str) -> Value {
-    serde_yaml::from_str(yaml).expect("test YAML parses")
-}
-
-fn object(yaml: &str) -> Object {
-    Object::from_value(&value(yaml))
-        .expect("test object parses")
-        .expect("a kind the policy reads")
-}
-
-/// A complete index over `docs` (absence means Missing).
-fn index(docs: &[&str]) -> Index {
-    let mut index = Index::new(true);
-    for doc in docs {
-        index.insert_value(&value(doc), "shop").expect("doc parses");
-    }
-    index
-}
+mod common;
+use common::{index, object, value, vela_core};
 
 fn user(groups: &[&str]) -> Requester {
     Requester {
@@ -50,14 +34,6 @@ fn review_with(yaml: &str, policy: &Policy, lookup: &dyn Lookup) -> Verdict {
 
 fn review(yaml: &str, docs: &[&str]) -> Verdict {
     review_with(yaml, &Policy::default(), &index(docs))
-}
-
-/// KubeVela's controller, the default trusted controller.
-fn vela_core() -> Requester {
-    Requester {
-        username: oam_traefik_policy::config::DEFAULT_TRUSTED_CONTROLLER.into(),
-        groups: vec!["system:serviceaccounts".into()],
-    }
 }
 
 /// Admit `yaml` written by `requester` as the API server does: the mutating pass, its patch

@@ -2,29 +2,11 @@
 //! believe (labels, unresolvable references, auth by key only, squatted names), and the
 //! precise cases it lets through (cert-manager's solver, a kept break-glass that opens nothing).
 
-use oam_traefik_policy::config::{DEFAULT_ACME_SOLVER, DEFAULT_TRUSTED_CONTROLLER};
-use oam_traefik_policy::{
-    Index, Object, Operation, Policy, Requester, Review, RuleId, Verdict, evaluate,
-};
-use serde_json::Value;
+use oam_traefik_policy::config::DEFAULT_ACME_SOLVER;
+use oam_traefik_policy::{Operation, Policy, Requester, Review, RuleId, Verdict, evaluate};
 
-fn value(yaml: &str) -> Value {
-    serde_yaml::from_str(yaml).expect("test YAML parses")
-}
-
-fn object(yaml: &str) -> Object {
-    Object::from_value(&value(yaml))
-        .expect("parses")
-        .expect("known kind")
-}
-
-fn index(docs: &[&str]) -> Index {
-    let mut index = Index::new(true);
-    for doc in docs {
-        index.insert_value(&value(doc), "shop").expect("doc parses");
-    }
-    index
-}
+mod common;
+use common::{index, object, vela_core};
 
 fn as_user(name: &str, groups: &[&str]) -> Requester {
     Requester {
@@ -38,7 +20,7 @@ fn alice() -> Requester {
 }
 
 fn vela() -> Requester {
-    as_user(DEFAULT_TRUSTED_CONTROLLER, &["system:serviceaccounts"])
+    vela_core()
 }
 
 fn run(
