@@ -411,3 +411,30 @@ spec:
     // Without a definition to read, the policy's routeTraits decide.
     assert!(create(app, &alice(), &[]).allowed());
 }
+
+#[test]
+fn an_app_without_a_name_cannot_be_bound_to_its_generated_middleware() {
+    let unnamed = APP.replace(
+        "metadata: {name: orders, namespace: shop}",
+        "metadata: {generateName: orders-, namespace: shop}",
+    );
+    let v = create(&unnamed, &alice(), &[]);
+    assert_eq!(rules(&v), [RuleId::OT004], "{:?}", v.violations);
+    assert_eq!(v.violations[0].path, "/metadata/name");
+    assert!(
+        v.patch.0.is_empty(),
+        "no reference built from an empty name: {:?}",
+        v.patch
+    );
+    // Naming its own Middleware needs no generated name.
+    let own = unnamed.replace(
+        "audiences: [orders]}",
+        "audiences: [orders], middleware: orders-sso}",
+    );
+    let sso = middleware("orders-sso", SSO);
+    assert!(
+        create(&own, &alice(), &[&sso]).allowed(),
+        "{:?}",
+        create(&own, &alice(), &[&sso]).violations
+    );
+}

@@ -655,6 +655,22 @@ mod tests {
     }
 
     #[test]
+    fn a_review_past_its_deadline_is_refused_and_says_why() {
+        let incoming = parse(&review(json!({"metadata": {"name": "a"}}))).expect("parses");
+        let d = Decision::unfinished(std::time::Duration::from_millis(2000));
+        assert!(!d.allowed());
+        let out: Value = serde_json::from_slice(&respond(&incoming, &d)).expect("JSON");
+        assert_eq!(out["response"]["uid"], incoming.request.uid.as_str());
+        assert_eq!(out["response"]["allowed"], false);
+        assert_eq!(out["response"]["status"]["code"], 503);
+        let message = out["response"]["status"]["message"]
+            .as_str()
+            .expect("message");
+        assert!(message.contains("within 2000 ms"), "{message}");
+        assert!(message.contains("refuses it unreviewed"), "{message}");
+    }
+
+    #[test]
     fn an_unhandled_kind_is_allowed_unchanged() {
         let mut incoming = parse(&review(json!({}))).expect("parses");
         incoming.request.kind.group = "apps".into();
