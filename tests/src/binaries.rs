@@ -41,17 +41,38 @@ pub fn workspace_binary(name: &str, env_override: &str) -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// The profile dir (`<target>/debug`) of a running test binary
+/// (`<target>/<profile>/deps/<name>-<hash>`) or of a workspace binary such as the
+/// playground (`<target>/<profile>/<name>`).
+pub fn profile_dir(exe: &Path) -> Result<PathBuf> {
+    let parent = exe.parent().context("the running binary has no folder")?;
+    let dir = if parent.file_name().is_some_and(|n| n == "deps") {
+        parent.parent().context("no profile dir above deps/")?
+    } else {
+        parent
+    };
+    Ok(dir.to_owned())
+}
+
 /// Builds every workspace target; returns the profile dir the binaries are in.
 fn build_workspace() -> Result<PathBuf> {
-    // The test binary is <target-dir>/<profile-dir>/deps/<name>-<hash>.
     let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test binary is not in <target>/<profile>/deps")?;
+    let profile_dir = profile_dir(&exe)?;
     let target_dir = profile_dir.parent().context("no target dir")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
+    // Cargo gives a running test (or `cargo run` binary) the variables it gives build
+    // scripts: CARGO_MANIFEST_DIR, CARGO_PKG_NAME and the like. Build scripts that declare
+    // `rerun-if-env-changed` on them (ring does) would see them changed from the outer
+    // cargo's own environment, rerun, and rebuild ring, rustls and everything above them
+    // in the middle of the suite, then again at the next `cargo test`.
+    for (name, _) in std::env::vars_os() {
+        if let Some(name) = name.to_str()
+            && is_cargo_crate_variable(name)
+        {
+            cmd.env_remove(name);
+        }
+    }
     cmd.args(["test", "--workspace", "--no-run", "--quiet"])
         .arg("--target-dir")
         .arg(target_dir)
@@ -73,4 +94,48 @@ fn build_workspace() -> Result<PathBuf> {
         bail!("cargo test --workspace --no-run failed ({status})");
     }
     Ok(profile_dir.to_path_buf())
+}
+
+/// The variables cargo sets for the crate it compiles or runs (not the ones that
+/// configure cargo itself, such as CARGO_HOME or CARGO_TARGET_DIR).
+fn is_cargo_crate_variable(name: &str) -> bool {
+    matches!(
+        name,
+        "CARGO_MANIFEST_DIR"
+            | "CARGO_MANIFEST_PATH"
+            | "CARGO_MANIFEST_LINKS"
+            | "CARGO_CRATE_NAME"
+            | "CARGO_BIN_NAME"
+            | "CARGO_PRIMARY_PACKAGE"
+            | "CARGO_TARGET_TMPDIR"
+            | "CARGO_RUSTC_CURRENT_DIR"
+            | "OUT_DIR"
+    ) || name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_BIN_EXE_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_crate_variables_are_dropped_for_the_nested_build() {
+        for dropped in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_BIN_EXE_x",
+            "OUT_DIR",
+        ] {
+            assert!(is_cargo_crate_variable(dropped), "{dropped}");
+        }
+        for kept in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_TERM_COLOR",
+            "PATH",
+        ] {
+            assert!(!is_cargo_crate_variable(kept), "{kept}");
+        }
+    }
 }
