@@ -17,6 +17,20 @@ use serde_json::{Value, json};
 use crate::crds;
 use crate::tools;
 
+/// KubeVela's service account, the default trusted controller: writes made as it (`--as`)
+/// are what the webhook takes for KubeVela's.
+pub const VELA_CORE: &str = "system:serviceaccount:vela-system:kubevela-vela-core";
+
+/// What KubeVela's chart grants its controller: it writes any object an app renders.
+pub const VELA_CORE_BINDING: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kubevela-vela-core}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects:
+  - {kind: ServiceAccount, name: kubevela-vela-core, namespace: vela-system}
+"#;
+
 /// The built-in `gateway` trait's definition in KubeVela's vela-core chart.
 const GATEWAY_DEFINITION: &str = "charts/vela-core/templates/defwithtemplate/gateway.yaml";
 

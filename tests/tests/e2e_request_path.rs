@@ -21,6 +21,7 @@ use anyhow::{Context, Result, bail, ensure};
 use oam_traefik_e2e::backend::{self, HttpServer, Response};
 use oam_traefik_e2e::hydra::{Hydra, HydraConfig, OAuthClient, jwt_parts};
 use oam_traefik_e2e::traefik::Traefik;
+use oam_traefik_e2e::vela_render::{VELA_CORE, VELA_CORE_BINDING};
 use oam_traefik_e2e::verifier::Verifier;
 use oam_traefik_e2e::{ControlPlane, Kubectl, Webhook, endpoints, vela_render};
 use serde_json::{Value, json};
@@ -31,18 +32,6 @@ const HOST: &str = "orders.example.test";
 /// A route whose Middleware was written by hand to name an issuer the policy does not allow.
 const HANDMADE_HOST: &str = "handmade.example.test";
 const MIDDLEWARES: &str = "traefik.ingress.kubernetes.io/router.middlewares";
-
-/// KubeVela's service account, the default trusted controller.
-const VELA_CORE: &str = "system:serviceaccount:vela-system:kubevela-vela-core";
-/// What KubeVela's chart grants its controller.
-const VELA_CORE_BINDING: &str = r#"
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: kubevela-vela-core}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
-subjects:
-  - {kind: ServiceAccount, name: kubevela-vela-core, namespace: vela-system}
-"#;
 
 /// Clock skew the verifier allows (`--leeway`): small, so that an expired token is
 /// refused within seconds.
