@@ -8,16 +8,23 @@
 //! binary is killed. See `tests/harness/README.md`.
 
 pub mod apiserver;
+pub mod backend;
 pub mod binaries;
 pub mod certs;
 pub mod control_plane;
 pub mod crds;
+pub mod endpoints;
 pub mod etcd;
 pub mod harness;
+pub mod hydra;
 pub mod kubeconfig;
 pub mod kubectl;
 pub mod ports;
 pub mod process;
+pub mod tools;
+pub mod traefik;
+pub mod vela_render;
+pub mod verifier;
 pub mod webhook;
 
 pub use control_plane::ControlPlane;

@@ -237,3 +237,30 @@ fn reaped(pid: u32, flags: libc::c_int) -> bool {
     // r == -1 (ECHILD) means someone else reaped it already: gone either way.
     r != 0
 }
+
+/// Polls `ready` every `every` until it says yes; fails early with the end of the
+/// child's log if `process` dies, and after `timeout` with the same.
+pub fn wait_until(
+    process: &mut Process,
+    timeout: Duration,
+    every: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if process.exited().is_some() {
+            return Err(process.died());
+        }
+        if ready() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(anyhow!(
+                "{} not ready after {timeout:?}; last log lines:\n{}",
+                process.name,
+                process.log_tail(30)
+            ));
+        }
+        thread::sleep(every);
+    }
+}

@@ -3,17 +3,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use base64::Engine;
 
 use crate::certs::PemFiles;
 use crate::control_plane::{ControlPlane, https_client};
-use crate::harness::repo_root;
 use crate::ports::free_port;
-use crate::process::Process;
+use crate::process::{Process, wait_until};
 
 /// Namespace the webhook would run in: the chart excludes it, and so does the webhook.
 pub const WEBHOOK_NAMESPACE: &str = "oam-traefik-system";
@@ -189,67 +187,25 @@ pub fn unregister(cp: &ControlPlane) -> Result<()> {
 fn wait_ready(process: &mut Process, url: &str, ca: &Path) -> Result<()> {
     let client = https_client(ca, None)?;
     let readyz = format!("{url}/readyz");
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        if process.exited().is_some() {
-            return Err(process.died());
-        }
-        if let Ok(resp) = client.get(&readyz).send()
-            && resp.status().is_success()
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "webhook not ready after {READY_TIMEOUT:?}; last log lines:\n{}",
-                process.log_tail(30)
-            );
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(process, READY_TIMEOUT, Duration::from_millis(100), || {
+        client
+            .get(&readyz)
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+    })
 }
 
 /// The chart's `templates/webhooks.yaml`, rendered by helm for a webhook outside the
 /// cluster at `url`, trusted through `ca_bundle` (base64 PEM).
 pub fn render_chart_webhooks(workdir: &Path, url: &str, ca_bundle: &str) -> Result<String> {
-    let repo = repo_root();
-    let tools = repo.join("tests/tools/build.sh");
-    let status = Command::new("bash").arg(&tools).status()?;
-    if !status.success() {
-        bail!("{} failed ({status})", tools.display());
-    }
-    let bin_dir = std::env::var_os("OAM_TRAEFIK_TOOLS_BIN")
-        .map_or_else(|| repo.join(".cache/bin"), PathBuf::from);
-    // A values file rather than --set: base64 has characters --set would parse.
-    let values = workdir.join("webhook-values.json");
-    let doc = serde_json::json!({
+    let values = serde_json::json!({
         "tls": {"mode": "external"},
         // Only the webhook configurations are wanted; the TraitDefinition needs an auth
         // service address that this suite has no use for.
         "identity": {"traitDefinition": {"enabled": false}},
         "webhook": {"url": url, "caBundle": ca_bundle},
     });
-    std::fs::write(&values, serde_json::to_vec(&doc)?)?;
-    let out = Command::new(bin_dir.join("helm"))
-        .args(["template", RELEASE])
-        .arg(repo.join("charts/oam-traefik"))
-        .args(["--namespace", WEBHOOK_NAMESPACE])
-        .args(["--show-only", "templates/webhooks.yaml"])
-        .arg("--values")
-        .arg(&values)
-        // helm keeps caches and config under $HOME otherwise.
-        .env("HELM_CACHE_HOME", workdir.join("helm/cache"))
-        .env("HELM_CONFIG_HOME", workdir.join("helm/config"))
-        .env("HELM_DATA_HOME", workdir.join("helm/data"))
-        .output()
-        .context("running helm template")?;
-    if !out.status.success() {
-        bail!(
-            "helm template failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8(out.stdout)?)
+    crate::tools::helm_template(workdir, &values, "templates/webhooks.yaml")
 }
 
 /// The `oam-traefik-webhook` binary (`OAM_TRAEFIK_WEBHOOK_BIN` names a prebuilt one).

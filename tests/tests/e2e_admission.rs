@@ -7,6 +7,7 @@ use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use oam_traefik_e2e::vela_render::{VELA_CORE, VELA_CORE_BINDING};
 use oam_traefik_e2e::{ControlPlane, Kubectl, Output, Webhook};
 use serde_json::Value;
 
@@ -22,19 +23,6 @@ spec:
   allowedIssuers: ["https://login.example.com/"]
   breakGlass:
     groups: ["platform-admins"]
-"#;
-
-/// KubeVela's service account, the default trusted controller.
-const VELA_CORE: &str = "system:serviceaccount:vela-system:kubevela-vela-core";
-
-/// What KubeVela's chart grants its controller: it writes any object an app renders.
-const VELA_CORE_BINDING: &str = r#"
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: kubevela-vela-core}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
-subjects:
-  - {kind: ServiceAccount, name: kubevela-vela-core, namespace: vela-system}
 "#;
 
 /// How long the webhook's watch caches may take to see an object just written.
