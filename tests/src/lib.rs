@@ -16,6 +16,7 @@ pub mod etcd;
 pub mod harness;
 pub mod kubeconfig;
 pub mod kubectl;
+pub mod kubevela;
 pub mod ports;
 pub mod process;
 pub mod webhook;
