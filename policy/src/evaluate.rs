@@ -7,6 +7,7 @@ use crate::application::Application;
 use crate::auth::{self, Resolution};
 use crate::config::{Level, Policy};
 use crate::identity::IdentityRule;
+use crate::ingress::{MIDDLEWARES_ANNOTATION, split_middleware_list};
 use crate::lookup::Lookup;
 use crate::middleware::Target;
 use crate::naming;
@@ -439,6 +440,7 @@ fn object_rules(
                 mutation.ops.push(op);
                 mutation.injected.push(reference);
             }
+            mutation.ops.extend(policy_identity_traits(app));
         }
         Object::Middleware(new) => {
             ot011::check(new, namespace, review.requester, policy, lookup, out);
@@ -550,6 +552,68 @@ fn check_application(
         ot009::check(&site, namespace, policy, out);
         ot010::check(&site, out);
     }
+    gateway_annotation_references(app, namespace, policy, lookup, out);
+}
+
+/// The middlewares that `gateway` traits name in their Ingress annotations, resolved as
+/// Traefik will resolve them on the rendered Ingress; the component's own identity
+/// reference is left to its rule (the generated Middleware comes with the app).
+fn gateway_annotation_references(
+    app: &Application,
+    namespace: &str,
+    policy: &Policy,
+    lookup: &dyn Lookup,
+    out: &mut Findings,
+) {
+    for (i, component) in app.spec.components.iter().enumerate() {
+        let own = app.identity_of(i).map(|(_, rule)| {
+            naming::ingress_middleware_ref(
+                namespace,
+                &rule.middleware_name(&app.metadata.name, &component.name),
+            )
+        });
+        for (j, t) in component.traits.iter().enumerate() {
+            if t.type_ != GATEWAY_TRAIT {
+                continue;
+            }
+            let Some(list) = t
+                .property("annotations")
+                .and_then(|a| a.get(MIDDLEWARES_ANNOTATION))
+                .and_then(serde_json::Value::as_str)
+            else {
+                continue;
+            };
+            let index = i.to_string();
+            let trait_index = j.to_string();
+            let path = patch::pointer(&[
+                "spec",
+                "components",
+                &index,
+                "traits",
+                &trait_index,
+                "properties",
+                "annotations",
+                MIDDLEWARES_ANNOTATION,
+            ])
+            .to_string();
+            for entry in split_middleware_list(list) {
+                if own.as_deref() == Some(entry) {
+                    continue;
+                }
+                let target = Target::from_annotation_entry(entry);
+                match auth::resolve(&target, namespace, policy, lookup) {
+                    Resolution::Unknown => out.unresolved(target.describe()),
+                    resolution => ot004::check_gateway_annotation(
+                        &component.name,
+                        &path,
+                        &target,
+                        &resolution,
+                        out,
+                    ),
+                }
+            }
+        }
+    }
 }
 
 /// The trait type whose properties carry Ingress annotations (KubeVela's built-in `gateway`).
@@ -616,6 +680,23 @@ fn application_patch(
         }
     }
     ops
+}
+
+/// The app-level `identity` policy copied onto every component without a rule of its own,
+/// as an `identity` trait: KubeVela renders a Middleware per trait, not per policy.
+fn policy_identity_traits(app: &Application) -> Vec<PatchOperation> {
+    let Some((p, _)) = app.app_identity() else {
+        return Vec::new();
+    };
+    let policy = &app.spec.policies[p];
+    app.spec
+        .components
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            patch::policy_identity_trait(i, c, &policy.name, policy.properties.as_ref())
+        })
+        .collect()
 }
 
 /// The patch that attaches Middleware `name` to a route object, with the reference as injected.

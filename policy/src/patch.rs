@@ -7,6 +7,7 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
 use serde_json::{Value, json};
 
+use crate::application::{Component, IDENTITY_TYPE};
 use crate::http_route::{HttpRoute, TRAEFIK_GROUP};
 use crate::ingress::{MIDDLEWARES_ANNOTATION, split_middleware_list};
 use crate::ingress_route::IngressRoute;
@@ -114,6 +115,57 @@ pub fn gateway_trait(
             "properties.annotations[{MIDDLEWARES_ANNOTATION:?}] is {}, not a string",
             type_name(other)
         )),
+    }
+}
+
+/// The `identity` trait property that marks the trait as a copy of the app-level
+/// `identity` policy of that name (the TraitDefinition declares it).
+pub const FROM_POLICY: &str = "fromPolicy";
+
+/// Copy the app-level `identity` policy `policy_name` (its `properties`) onto component
+/// `index` as an `identity` trait with [`FROM_POLICY`] set, so that KubeVela renders the
+/// component's generated Middleware from the trait: nothing when the component has a rule
+/// of its own; a refresh of an earlier copy of this policy whose properties differ.
+pub fn policy_identity_trait(
+    index: usize,
+    component: &Component,
+    policy_name: &str,
+    policy_properties: Option<&Value>,
+) -> Option<PatchOperation> {
+    let mut wanted = match policy_properties {
+        Some(Value::Object(map)) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    wanted.insert(
+        FROM_POLICY.to_string(),
+        Value::String(policy_name.to_string()),
+    );
+    let wanted = Value::Object(wanted);
+    let index = index.to_string();
+    match component.own_identity() {
+        Some((j, _)) => {
+            let current = component.traits[j].properties.as_ref();
+            let copied_from = current
+                .and_then(|p| p.get(FROM_POLICY))
+                .and_then(Value::as_str);
+            if copied_from != Some(policy_name) || current == Some(&wanted) {
+                return None;
+            }
+            let j = j.to_string();
+            Some(replace(
+                &["spec", "components", &index, "traits", &j, "properties"],
+                wanted,
+            ))
+        }
+        None => {
+            let entry = json!({ "type": IDENTITY_TYPE, "properties": wanted });
+            Some(if component.traits.is_empty() {
+                // `add` on a member that exists replaces it: covers absent, null and [].
+                add(&["spec", "components", &index, "traits"], json!([entry]))
+            } else {
+                add(&["spec", "components", &index, "traits", "-"], entry)
+            })
+        }
     }
 }
 

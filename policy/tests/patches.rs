@@ -82,6 +82,15 @@ fn application_gateway_traits_gain_the_middleware_annotation_once() {
             "shop",
         )
         .expect("middleware parses");
+    // The annotation's own entry must exist too: it is checked when the app is applied.
+    index
+        .insert_value(
+            &json!({"apiVersion": "traefik.io/v1alpha1", "kind": "Middleware",
+                    "metadata": {"name": "gzip", "namespace": "shop"},
+                    "spec": {"compress": {}}}),
+            "shop",
+        )
+        .expect("middleware parses");
     let doc = patch_once(APP, &index);
     let key = "traefik.ingress.kubernetes.io/router.middlewares";
     let comps = &doc["spec"]["components"];
@@ -182,4 +191,92 @@ fn rendered_http_route_gets_an_extension_ref_filter_once() {
         json!([{"type": "ExtensionRef",
                 "extensionRef": {"group": "traefik.io", "kind": "Middleware", "name": "orders-api-identity"}}])
     );
+}
+
+const POLICY_APP: &str = r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: shop, namespace: shop}
+spec:
+  components:
+    - name: web
+      type: webservice
+      traits:
+        - type: gateway
+          properties: {domain: shop.example.com, http: {"/": 8080}, class: traefik}
+    - name: worker
+      type: worker
+    - name: admin
+      type: webservice
+      traits:
+        - type: gateway
+          properties: {domain: admin.example.com, http: {"/": 80}, class: traefik}
+        - type: identity
+          properties: {version: v1, provider: oidc, issuer: "https://login.example.com", audiences: [admin]}
+  policies:
+    - name: sso
+      type: identity
+      properties: {version: v1, provider: oidc, issuer: "https://login.example.com", audiences: [shop]}
+"#;
+
+fn policy_copy(audience: &str) -> Value {
+    json!({"type": "identity", "properties": {
+        "version": "v1", "provider": "oidc", "issuer": "https://login.example.com",
+        "audiences": [audience], "fromPolicy": "sso"}})
+}
+
+#[test]
+fn app_level_identity_policy_becomes_a_trait_on_each_component_without_one() {
+    let doc = patch_once(POLICY_APP, &Index::new(true));
+    let components = &doc["spec"]["components"];
+    // After its gateway trait, which now carries the generated Middleware's reference.
+    assert_eq!(components[0]["traits"][1], policy_copy("shop"));
+    assert_eq!(
+        components[0]["traits"][0]["properties"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"],
+        "shop-shop-web-identity@kubernetescrd"
+    );
+    // A component with no traits at all gets a list of one.
+    assert_eq!(components[1]["traits"], json!([policy_copy("shop")]));
+    // A component with its own rule keeps it, and only it.
+    let admin = components[2]["traits"].as_array().expect("traits");
+    assert_eq!(admin.len(), 2);
+    assert_eq!(admin[1]["properties"]["audiences"], json!(["admin"]));
+    // The policy itself stays as written.
+    assert_eq!(doc["spec"]["policies"][0]["name"], "sso");
+}
+
+#[test]
+fn a_copy_of_the_policy_follows_the_policy_when_it_changes() {
+    let mut doc = patch_once(POLICY_APP, &Index::new(true));
+    // The user tightens the policy on the stored object (kubectl edit / patch).
+    doc["spec"]["policies"][0]["properties"]["audiences"] = json!(["shop-v2"]);
+    let doc = patch_once(&doc.to_string(), &Index::new(true));
+    let components = &doc["spec"]["components"];
+    assert_eq!(components[0]["traits"][1], policy_copy("shop-v2"));
+    assert_eq!(components[1]["traits"], json!([policy_copy("shop-v2")]));
+    assert_eq!(
+        components[2]["traits"][1]["properties"]["audiences"],
+        json!(["admin"])
+    );
+}
+
+#[test]
+fn a_trait_copied_from_another_policy_or_written_by_hand_is_left_alone() {
+    let mut doc = value(POLICY_APP);
+    doc["spec"]["components"][1]["traits"] = json!([{"type": "identity", "properties": {
+        "version": "v1", "provider": "oidc", "issuer": "https://login.example.com",
+        "audiences": ["old"], "fromPolicy": "retired"}}]);
+    doc["spec"]["components"][0]["traits"]
+        .as_array_mut()
+        .expect("traits")
+        .push(policy_copy("shop"));
+    for (c, component) in [(0, "web"), (2, "admin")] {
+        doc["spec"]["components"][c]["traits"][0]["properties"]["annotations"] = json!({
+            "traefik.ingress.kubernetes.io/router.middlewares":
+                format!("shop-shop-{component}-identity@kubernetescrd")
+        });
+    }
+    let v = verdict(&doc, &Index::new(true));
+    assert!(v.allowed(), "{:?}", v.violations);
+    assert!(v.patch.0.is_empty(), "{:?}", v.patch);
 }

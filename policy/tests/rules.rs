@@ -294,6 +294,65 @@ fn ot004_identity_middleware_must_exist_in_the_namespace() {
     assert!(review(&app_with_middleware("sso"), &[FORWARD_AUTH]).allowed());
 }
 
+/// A gateway trait whose Ingress annotation lists `entries`, on a component with a rule.
+fn app_with_gateway_annotation(entries: &str) -> String {
+    app(&format!(
+        "        - type: gateway
+          properties:
+            domain: orders.example.com
+            http: {{\"/\": 8080}}
+            class: traefik
+            annotations: {{traefik.ingress.kubernetes.io/router.middlewares: \"{entries}\"}}
+{}",
+        identity(GOOD_IDENTITY)
+    ))
+}
+
+#[test]
+fn ot004_a_gateway_annotation_naming_a_missing_middleware_is_refused_at_apply() {
+    let path = "/spec/components/0/traits/0/properties/annotations/traefik.ingress.kubernetes.io~1router.middlewares";
+    // Missing, another namespace's key that does not exist, and a bare name Traefik never resolves.
+    for entries in [
+        "shop-gzipp@kubernetescrd",
+        "other-headers@kubernetescrd",
+        "headers",
+    ] {
+        let v = review(&app_with_gateway_annotation(entries), &[HEADERS]);
+        assert_eq!(
+            denials(&v),
+            vec![(RuleId::OT004, path.to_string())],
+            "{entries}"
+        );
+        assert!(
+            v.violations[0]
+                .message
+                .contains("gateway trait's Ingress annotation"),
+            "{}",
+            v.violations[0].message
+        );
+    }
+    // An existing Middleware, and the component's own generated one that KubeVela creates
+    // with the app, pass.
+    let v = review(
+        &app_with_gateway_annotation(
+            "shop-headers@kubernetescrd,shop-orders-api-identity@kubernetescrd",
+        ),
+        &[HEADERS],
+    );
+    assert!(v.allowed(), "{:?}", v.violations);
+    // Without a cluster to ask, nothing is refused; the lookup is reported unresolved.
+    let v = review_with(
+        &app_with_gateway_annotation("shop-gzipp@kubernetescrd"),
+        &Policy::default(),
+        &NoLookup,
+    );
+    assert!(v.allowed());
+    assert_eq!(
+        v.unresolved,
+        vec!["middleware shop-gzipp@kubernetescrd".to_string()]
+    );
+}
+
 #[test]
 fn ot004_unanswerable_lookup_is_no_violation() {
     let v = review_with(&app_with_middleware("sso"), &Policy::default(), &NoLookup);

@@ -22,13 +22,14 @@ pub struct CrdSource {
     pub files: &'static [&'static str],
 }
 
-/// KubeVela: Applications, and TraitDefinitions for the chart's `identity` trait.
+/// KubeVela: Applications, and the Trait- and PolicyDefinitions of the chart's `identity`.
 pub const KUBEVELA: CrdSource = CrdSource {
     module: "github.com/oam-dev/kubevela",
     version: "v1.10.6",
     files: &[
         "charts/vela-core/crds/core.oam.dev_applications.yaml",
         "charts/vela-core/crds/core.oam.dev_traitdefinitions.yaml",
+        "charts/vela-core/crds/core.oam.dev_policydefinitions.yaml",
     ],
 };
 

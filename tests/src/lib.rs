@@ -19,6 +19,7 @@ pub mod harness;
 pub mod hydra;
 pub mod kubeconfig;
 pub mod kubectl;
+pub mod kubevela;
 pub mod ports;
 pub mod process;
 pub mod tools;

@@ -1282,34 +1282,6 @@ fn the_webhook_binary_serves_with_the_deployments_arguments_and_the_rendered_pol
     Ok(())
 }
 
-/// A kubeconfig that authenticates as `namespace/account` with a TokenRequest token.
-fn service_account_kubeconfig(
-    cp: &ControlPlane,
-    namespace: &str,
-    account: &str,
-    dir: &Path,
-) -> Result<PathBuf> {
-    let token = cp
-        .kubectl()
-        .run(&["create", "token", account, "-n", namespace, "--duration=1h"])?
-        .ok()?
-        .stdout;
-    let config = json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "cp", "cluster": {
-            "server": cp.url(),
-            "certificate-authority": cp.ca_file().display().to_string(),
-        }}],
-        "users": [{"name": account, "user": {"token": token.trim()}}],
-        "contexts": [{"name": account, "context": {"cluster": "cp", "user": account, "namespace": namespace}}],
-        "current-context": account,
-    });
-    let path = dir.join(format!("{account}.kubeconfig"));
-    std::fs::write(&path, serde_json::to_vec(&config)?)?;
-    Ok(path)
-}
-
 fn base64_field(v: &Value) -> Result<Vec<u8>> {
     let text = v.as_str().context("not a string")?;
     Ok(base64::engine::general_purpose::STANDARD.decode(text)?)
@@ -1350,7 +1322,7 @@ fn self_signed_mode_makes_its_secret_and_ca_bundle_with_only_the_charts_rbac() -
         .as_str()
         .context("account")?
         .to_string();
-    let kubeconfig = service_account_kubeconfig(cp, &ns, &account, dir.path())?;
+    let kubeconfig = oam_traefik_e2e::kubeconfig::service_account(cp, &ns, &account, dir.path())?;
     let mut served = Served::start(&r, &ns, &kubeconfig, None)?;
 
     // Both caBundles written, and equal.

@@ -64,3 +64,29 @@ pub(crate) fn check_route(plan: &RoutePlan, subject: &str, out: &mut Findings) {
         }
     }
 }
+
+/// A middleware named in a `gateway` trait's `router.middlewares` annotation, which
+/// KubeVela copies onto the Ingress it renders: refused when the app is applied, not
+/// first when the controller renders the Ingress (after which the app only fails).
+pub(crate) fn check_gateway_annotation(
+    component: &str,
+    path: &str,
+    target: &Target,
+    resolution: &Resolution,
+    out: &mut Findings,
+) {
+    if let Some(message) = problem(
+        &format!(
+            "its gateway trait's Ingress annotation attaches {}",
+            target.describe()
+        ),
+        resolution,
+    ) {
+        out.add(
+            RuleId::OT004,
+            crate::evaluate::Subject::Component(component.to_string()),
+            path.to_string(),
+            message,
+        );
+    }
+}
