@@ -30,3 +30,28 @@ pub fn write(path: &Path, server: &str, ca: &Path, cert: &Path, key: &Path) -> R
     std::fs::write(path, serde_json::to_vec_pretty(&config)?)
         .with_context(|| format!("writing {}", path.display()))
 }
+
+/// Writes a kubeconfig for `server` that authenticates as `user` with bearer `token`, in
+/// `namespace` by default.
+pub fn write_token(
+    path: &Path,
+    server: &str,
+    ca: &Path,
+    user: &str,
+    token: &str,
+    namespace: &str,
+) -> Result<()> {
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "e2e", "cluster": {"server": server, "certificate-authority": ca}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{
+            "name": user,
+            "context": {"cluster": "e2e", "user": user, "namespace": namespace},
+        }],
+        "current-context": user,
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&config)?)
+        .with_context(|| format!("writing {}", path.display()))
+}

@@ -1,6 +1,7 @@
 //! The real `oam-traefik-webhook` binary, served on loopback and registered with the
 //! control plane through the chart's own webhook configurations.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
@@ -138,18 +139,8 @@ impl Webhook {
 
     fn launch(&mut self) -> Result<()> {
         self.stop();
-        let mut cmd = Command::new(&self.bin);
-        cmd.arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--tls-cert")
-            .arg(&self.tls.cert)
-            .arg("--tls-key")
-            .arg(&self.tls.key)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--namespace")
-            .arg(WEBHOOK_NAMESPACE)
-            .env("RUST_LOG", "info");
+        let listen = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut cmd = command(&self.bin, listen, &self.tls, &self.kubeconfig);
         if let Some(policy) = &self.policy {
             cmd.arg("--policy").arg(policy);
         }
@@ -173,6 +164,24 @@ impl Webhook {
             .context("registering the webhook configurations")?;
         Ok(())
     }
+}
+
+/// The webhook `bin` serving on `listen` with `tls`, watching the cluster of `kubeconfig`,
+/// in [`WEBHOOK_NAMESPACE`], logging at info.
+pub fn command(bin: &Path, listen: SocketAddr, tls: &PemFiles, kubeconfig: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--listen")
+        .arg(listen.to_string())
+        .arg("--tls-cert")
+        .arg(&tls.cert)
+        .arg("--tls-key")
+        .arg(&tls.key)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--namespace")
+        .arg(WEBHOOK_NAMESPACE)
+        .env("RUST_LOG", "info");
+    cmd
 }
 
 /// Removes the chart's webhook configurations from `cp`, whoever registered them.
@@ -212,6 +221,15 @@ fn wait_ready(process: &mut Process, url: &str, ca: &Path) -> Result<()> {
 /// The chart's `templates/webhooks.yaml`, rendered by helm for a webhook outside the
 /// cluster at `url`, trusted through `ca_bundle` (base64 PEM).
 pub fn render_chart_webhooks(workdir: &Path, url: &str, ca_bundle: &str) -> Result<String> {
+    render_chart_webhooks_with(
+        workdir,
+        &serde_json::json!({"webhook": {"url": url, "caBundle": ca_bundle}}),
+    )
+}
+
+/// The chart's `templates/webhooks.yaml` for release [`RELEASE`] in [`WEBHOOK_NAMESPACE`],
+/// with `tls.mode=external` and `values` (JSON, merged over the chart's defaults).
+pub fn render_chart_webhooks_with(workdir: &Path, values: &serde_json::Value) -> Result<String> {
     let repo = repo_root();
     let tools = repo.join("tests/tools/build.sh");
     let status = Command::new("bash").arg(&tools).status()?;
@@ -220,23 +238,26 @@ pub fn render_chart_webhooks(workdir: &Path, url: &str, ca_bundle: &str) -> Resu
     }
     let bin_dir = std::env::var_os("OAM_TRAEFIK_TOOLS_BIN")
         .map_or_else(|| repo.join(".cache/bin"), PathBuf::from);
-    // A values file rather than --set: base64 has characters --set would parse.
-    let values = workdir.join("webhook-values.json");
+    // Values files rather than --set: base64 has characters --set would parse.
+    let base = workdir.join("webhook-values.json");
     let doc = serde_json::json!({
         "tls": {"mode": "external"},
         // Only the webhook configurations are wanted; the TraitDefinition needs an auth
         // service address that this suite has no use for.
         "identity": {"traitDefinition": {"enabled": false}},
-        "webhook": {"url": url, "caBundle": ca_bundle},
     });
-    std::fs::write(&values, serde_json::to_vec(&doc)?)?;
+    std::fs::write(&base, serde_json::to_vec(&doc)?)?;
+    let extra = workdir.join("webhook-values-extra.json");
+    std::fs::write(&extra, serde_json::to_vec(values)?)?;
     let out = Command::new(bin_dir.join("helm"))
         .args(["template", RELEASE])
         .arg(repo.join("charts/oam-traefik"))
         .args(["--namespace", WEBHOOK_NAMESPACE])
         .args(["--show-only", "templates/webhooks.yaml"])
         .arg("--values")
-        .arg(&values)
+        .arg(&base)
+        .arg("--values")
+        .arg(&extra)
         // helm keeps caches and config under $HOME otherwise.
         .env("HELM_CACHE_HOME", workdir.join("helm/cache"))
         .env("HELM_CONFIG_HOME", workdir.join("helm/config"))
