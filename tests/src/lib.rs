@@ -12,6 +12,7 @@ pub mod binaries;
 pub mod certs;
 pub mod control_plane;
 pub mod crds;
+pub mod endpoints;
 pub mod etcd;
 pub mod harness;
 pub mod kubeconfig;
