@@ -90,6 +90,9 @@ fn spawn(start: &Start) -> Result<Process> {
             // `kubernetes` Endpoints; and there is only one API server.
             .arg("--endpoint-reconciler-type=none")
             .arg("--authorization-mode=RBAC")
+            // Resolve a webhook's Service through its EndpointSlices, not its ClusterIP:
+            // nothing here routes ClusterIPs (no kube-proxy).
+            .arg("--enable-aggregator-routing=true")
             .arg("--service-cluster-ip-range=10.0.0.0/24")
             .arg(format!(
                 "--cert-dir={}",

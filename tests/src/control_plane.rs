@@ -210,6 +210,31 @@ impl ControlPlane {
     pub fn admin_cert(&self) -> &PemFiles {
         &self.admin
     }
+
+    /// A kubeconfig in `dir` that authenticates as ServiceAccount `namespace/account` with a
+    /// TokenRequest token (valid 2 h), as a pod running as it would.
+    pub fn service_account_kubeconfig(
+        &self,
+        namespace: &str,
+        account: &str,
+        dir: &Path,
+    ) -> Result<PathBuf> {
+        let token = self
+            .kubectl
+            .run(&["create", "token", account, "-n", namespace, "--duration=2h"])?
+            .ok()?
+            .stdout;
+        let path = dir.join(format!("{account}.kubeconfig"));
+        kubeconfig::write_token(
+            &path,
+            self.url(),
+            &self.ca_file,
+            account,
+            token.trim(),
+            namespace,
+        )?;
+        Ok(path)
+    }
 }
 
 fn keep_dirs() -> bool {

@@ -1,11 +1,10 @@
 //! The kubeconfig that kubectl and the webhook use to reach the control plane.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::control_plane::ControlPlane;
 
 /// Writes a kubeconfig for `server` with the admin client certificate to `path`.
 ///
@@ -33,31 +32,27 @@ pub fn write(path: &Path, server: &str, ca: &Path, cert: &Path, key: &Path) -> R
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// A kubeconfig that authenticates as `namespace/account` with a TokenRequest token, as a
-/// pod of that ServiceAccount would.
-pub fn service_account(
-    cp: &ControlPlane,
+/// Writes a kubeconfig for `server` that authenticates as `user` with bearer `token`, in
+/// `namespace` by default.
+pub fn write_token(
+    path: &Path,
+    server: &str,
+    ca: &Path,
+    user: &str,
+    token: &str,
     namespace: &str,
-    account: &str,
-    dir: &Path,
-) -> Result<PathBuf> {
-    let token = cp
-        .kubectl()
-        .run(&["create", "token", account, "-n", namespace, "--duration=2h"])?
-        .ok()?
-        .stdout;
+) -> Result<()> {
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "cp", "cluster": {
-            "server": cp.url(),
-            "certificate-authority": cp.ca_file().display().to_string(),
-        }}],
-        "users": [{"name": account, "user": {"token": token.trim()}}],
-        "contexts": [{"name": account, "context": {"cluster": "cp", "user": account, "namespace": namespace}}],
-        "current-context": account,
+        "clusters": [{"name": "e2e", "cluster": {"server": server, "certificate-authority": ca}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{
+            "name": user,
+            "context": {"cluster": "e2e", "user": user, "namespace": namespace},
+        }],
+        "current-context": user,
     });
-    let path = dir.join(format!("{account}.kubeconfig"));
-    std::fs::write(&path, serde_json::to_vec(&config)?)?;
-    Ok(path)
+    std::fs::write(path, serde_json::to_vec_pretty(&config)?)
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -74,7 +74,7 @@ impl VelaCore {
         install_kubevela(cp, &dir)?;
         install_identity_definitions(cp, &dir)?;
 
-        let kubeconfig = kubeconfig::service_account(cp, VELA_SYSTEM, SERVICE_ACCOUNT, &dir)?;
+        let kubeconfig = cp.service_account_kubeconfig(VELA_SYSTEM, SERVICE_ACCOUNT, &dir)?;
         let health = free_port()?;
         let metrics = free_port()?;
         let log = dir.join("vela-core.log");

@@ -1,6 +1,7 @@
 //! The real `oam-traefik-webhook` binary, served on loopback and registered with the
 //! control plane through the chart's own webhook configurations.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -136,18 +137,8 @@ impl Webhook {
 
     fn launch(&mut self) -> Result<()> {
         self.stop();
-        let mut cmd = Command::new(&self.bin);
-        cmd.arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--tls-cert")
-            .arg(&self.tls.cert)
-            .arg("--tls-key")
-            .arg(&self.tls.key)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--namespace")
-            .arg(WEBHOOK_NAMESPACE)
-            .env("RUST_LOG", "info");
+        let listen = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut cmd = command(&self.bin, listen, &self.tls, &self.kubeconfig);
         if let Some(policy) = &self.policy {
             cmd.arg("--policy").arg(policy);
         }
@@ -171,6 +162,24 @@ impl Webhook {
             .context("registering the webhook configurations")?;
         Ok(())
     }
+}
+
+/// The webhook `bin` serving on `listen` with `tls`, watching the cluster of `kubeconfig`,
+/// in [`WEBHOOK_NAMESPACE`], logging at info.
+pub fn command(bin: &Path, listen: SocketAddr, tls: &PemFiles, kubeconfig: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--listen")
+        .arg(listen.to_string())
+        .arg("--tls-cert")
+        .arg(&tls.cert)
+        .arg("--tls-key")
+        .arg(&tls.key)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--namespace")
+        .arg(WEBHOOK_NAMESPACE)
+        .env("RUST_LOG", "info");
+    cmd
 }
 
 /// Removes the chart's webhook configurations from `cp`, whoever registered them.
@@ -198,14 +207,41 @@ fn wait_ready(process: &mut Process, url: &str, ca: &Path) -> Result<()> {
 /// The chart's `templates/webhooks.yaml`, rendered by helm for a webhook outside the
 /// cluster at `url`, trusted through `ca_bundle` (base64 PEM).
 pub fn render_chart_webhooks(workdir: &Path, url: &str, ca_bundle: &str) -> Result<String> {
-    let values = serde_json::json!({
+    render_chart_webhooks_with(
+        workdir,
+        &serde_json::json!({"webhook": {"url": url, "caBundle": ca_bundle}}),
+    )
+}
+
+/// The chart's `templates/webhooks.yaml` for release [`RELEASE`] in [`WEBHOOK_NAMESPACE`],
+/// with `tls.mode=external` and `values` (JSON, merged over the chart's defaults).
+pub fn render_chart_webhooks_with(workdir: &Path, values: &serde_json::Value) -> Result<String> {
+    let mut doc = serde_json::json!({
         "tls": {"mode": "external"},
         // Only the webhook configurations are wanted; the TraitDefinition needs an auth
         // service address that this suite has no use for.
         "identity": {"traitDefinition": {"enabled": false}},
-        "webhook": {"url": url, "caBundle": ca_bundle},
     });
-    crate::tools::helm_template(workdir, &values, "templates/webhooks.yaml")
+    merge(&mut doc, values);
+    crate::tools::helm_template(workdir, &doc, "templates/webhooks.yaml")
+}
+
+/// Merges `over` into `base` the way helm merges a second values file: maps key by key,
+/// anything else replaced.
+fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(over)) => {
+            for (key, value) in over {
+                match base.get_mut(key) {
+                    Some(slot) => merge(slot, value),
+                    None => {
+                        base.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over.clone(),
+    }
 }
 
 /// The `oam-traefik-webhook` binary (`OAM_TRAEFIK_WEBHOOK_BIN` names a prebuilt one).

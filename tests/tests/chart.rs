@@ -133,8 +133,12 @@ impl Rendered {
             .collect()
     }
 
+    /// The objects of `kind` that are installed (not `helm test` hooks).
     fn all(&self, kind: &str) -> Vec<&Value> {
-        self.0.iter().filter(|o| o["kind"] == kind).collect()
+        self.0
+            .iter()
+            .filter(|o| o["kind"] == kind && !is_test_hook(o))
+            .collect()
     }
 
     fn named(&self, kind: &str, name: &str) -> &Value {
@@ -184,6 +188,11 @@ impl Rendered {
             &self.one("ValidatingWebhookConfiguration")["webhooks"][0],
         ]
     }
+}
+
+/// Whether `object` exists only while `helm test` runs.
+fn is_test_hook(object: &Value) -> bool {
+    object["metadata"]["annotations"]["helm.sh/hook"] == "test"
 }
 
 /// Whether `object` belongs to the verifier rather than the webhook.
@@ -259,6 +268,26 @@ fn lint_passes_strict_and_the_schema_refuses_bad_values() -> Result<()> {
         ("policy.spec.rules.OT001=block", "OT001"),
         ("policy.spec.alowedIssuers[0]=https://x", "alowedIssuers"),
         ("tls.mode=letsencrypt", "mode"),
+        ("webhook.mutating.failurePolicy=Sometimes", "failurePolicy"),
+        ("webhook.validating.timeoutSeconds=31", "timeoutSeconds"),
+        (
+            "webhook.validating.matchConditions[0].name=no-expression",
+            "expression",
+        ),
+        (
+            "webhook.mutating.objectSelector.matchLabel.a=b",
+            "matchLabel",
+        ),
+        ("webhook.validating.sideEffects=Some", "sideEffects"),
+        ("readinessProbe.httpGet.path=/elsewhere", "httpGet"),
+        ("livenessProbe.periodSeconds=0", "periodSeconds"),
+        ("dnsPolicy=Sometimes", "dnsPolicy"),
+        ("hostNetwork=yes", "hostNetwork"),
+        ("shutdownDelaySeconds=-1", "shutdownDelaySeconds"),
+        ("metrics.prometheusRule.denialRatio=2", "denialRatio"),
+        ("metrics.prometheusRule.staleCacheFor=soon", "staleCacheFor"),
+        ("image.registy=mirror.example.com", "registy"),
+        ("test.namespce=apps", "namespce"),
     ] {
         let out = helm_template(&[bad])?;
         assert!(!out.status.success(), "{bad} was accepted");
@@ -388,6 +417,85 @@ fn webhooks_fail_closed_without_side_effects() -> Result<()> {
         assert_eq!(hook["failurePolicy"], "Ignore");
         assert_eq!(hook["timeoutSeconds"], 3);
     }
+    // Each webhook on its own: a mutation may be skipped while validation stays strict.
+    let apart = Rendered::new(&[
+        "webhook.mutating.failurePolicy=Ignore",
+        "webhook.mutating.timeoutSeconds=2",
+        "webhook.validating.timeoutSeconds=10",
+    ])?;
+    let [mutating, validating] = apart.webhooks();
+    assert_eq!(mutating["failurePolicy"], "Ignore");
+    assert_eq!(mutating["timeoutSeconds"], 2);
+    assert_eq!(validating["failurePolicy"], "Fail");
+    assert_eq!(validating["timeoutSeconds"], 10);
+    for hook in [mutating, validating] {
+        assert!(hook.get("matchConditions").is_none(), "{hook}");
+        assert!(hook.get("objectSelector").is_none(), "{hook}");
+    }
+    Ok(())
+}
+
+#[test]
+fn webhooks_take_match_conditions_object_selectors_annotations_and_labels() -> Result<()> {
+    let skip_ci = r#"request.userInfo.username != "system:serviceaccount:ci:deployer""#;
+    let r = Rendered::new(&[
+        "webhook.validating.matchConditions[0].name=not-ci",
+        &format!("webhook.validating.matchConditions[0].expression={skip_ci}"),
+        "webhook.mutating.objectSelector.matchExpressions[0].key=example.com/skip",
+        "webhook.mutating.objectSelector.matchExpressions[0].operator=DoesNotExist",
+        "webhook.annotations.team=platform",
+        "webhook.labels.tier=admission",
+        "webhook.validating.annotations.only=validating",
+        "webhook.mutating.labels.only=mutating",
+        "tls.mode=certManager",
+    ])?;
+    let [mutating, validating] = r.webhooks();
+    assert_eq!(
+        validating["matchConditions"],
+        json!([{"name": "not-ci", "expression": skip_ci}])
+    );
+    assert!(mutating.get("matchConditions").is_none());
+    assert_eq!(
+        mutating["objectSelector"],
+        json!({"matchExpressions": [{"key": "example.com/skip", "operator": "DoesNotExist"}]})
+    );
+    assert!(validating.get("objectSelector").is_none());
+    let m = &r.one("MutatingWebhookConfiguration")["metadata"];
+    let v = &r.one("ValidatingWebhookConfiguration")["metadata"];
+    for meta in [m, v] {
+        assert_eq!(meta["annotations"]["team"], "platform");
+        assert_eq!(meta["labels"]["tier"], "admission");
+        // The chart's own stay: cert-manager's injection and the release labels.
+        assert_eq!(
+            meta["annotations"]["cert-manager.io/inject-ca-from"],
+            format!("{NS}/{FULLNAME}-serving")
+        );
+        assert_eq!(meta["labels"]["app.kubernetes.io/instance"], RELEASE);
+    }
+    assert_eq!(v["annotations"]["only"], "validating");
+    assert!(m["annotations"].get("only").is_none());
+    assert_eq!(m["labels"]["only"], "mutating");
+    assert!(v["labels"].get("only").is_none());
+    // The API server compiles the CEL and checks the selector.
+    dry_run(
+        control_plane(),
+        &r.of_kinds(&[
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+        ]),
+    )?;
+    let bad = Rendered::new(&[
+        "webhook.validating.matchConditions[0].name=broken",
+        "webhook.validating.matchConditions[0].expression=request.nope(",
+    ])?;
+    let refused = dry_run(
+        control_plane(),
+        &bad.of_kinds(&["ValidatingWebhookConfiguration"]),
+    );
+    assert!(
+        refused.is_err(),
+        "a CEL expression that does not compile was accepted"
+    );
     Ok(())
 }
 
@@ -510,6 +618,268 @@ fn deployment_runs_two_restricted_replicas_with_https_probes() -> Result<()> {
     assert!(c["resources"]["requests"]["cpu"].is_string());
     assert!(c["resources"]["limits"]["memory"].is_string());
     assert!(pod.get("priorityClassName").is_none());
+    assert!(pod.get("hostNetwork").is_none());
+    assert!(pod.get("dnsPolicy").is_none());
+    Ok(())
+}
+
+#[test]
+fn shutdown_delay_outlasts_the_readiness_probe_and_the_grace_period_outlasts_both() -> Result<()> {
+    let r = Rendered::new(&[])?;
+    let pod = &r.deployment()["spec"]["template"]["spec"];
+    let ready = &pod["containers"][0]["readinessProbe"];
+    let delay: i64 = flag(&r.args(), "--shutdown-delay")
+        .context("no --shutdown-delay")?
+        .parse()?;
+    let not_ready_after = ready["periodSeconds"].as_i64().context("period")?
+        * ready["failureThreshold"].as_i64().context("threshold")?;
+    assert!(delay > not_ready_after, "{delay} <= {not_ready_after}");
+    // The delay, then the drain (25 s at most), then a margin before SIGKILL.
+    assert_eq!(pod["terminationGracePeriodSeconds"], delay + 30);
+
+    let r = Rendered::new(&[
+        "shutdownDelaySeconds=30",
+        "readinessProbe.periodSeconds=3",
+        "readinessProbe.failureThreshold=5",
+        "readinessProbe.timeoutSeconds=2",
+        "livenessProbe.initialDelaySeconds=7",
+        "startupProbe.failureThreshold=60",
+    ])?;
+    let pod = &r.deployment()["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(flag(&r.args(), "--shutdown-delay"), Some("30"));
+    assert_eq!(pod["terminationGracePeriodSeconds"], 60);
+    assert_eq!(c["readinessProbe"]["periodSeconds"], 3);
+    assert_eq!(c["readinessProbe"]["failureThreshold"], 5);
+    assert_eq!(c["readinessProbe"]["timeoutSeconds"], 2);
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["livenessProbe"]["initialDelaySeconds"], 7);
+    assert_eq!(c["livenessProbe"]["periodSeconds"], 10);
+    assert_eq!(c["startupProbe"]["failureThreshold"], 60);
+
+    // A delay the probe cannot beat would let the API server call a pod that has stopped.
+    let out = helm_template(&["shutdownDelaySeconds=10"])?;
+    assert!(
+        !out.status.success(),
+        "a 10 s delay against a 10 s probe window was accepted"
+    );
+    assert!(
+        text(&out.stderr).contains("shutdownDelaySeconds (10) must exceed"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn host_network_brings_its_dns_policy_and_either_can_be_set() -> Result<()> {
+    let r = Rendered::new(&["hostNetwork=true"])?;
+    let pod = &r.deployment()["spec"]["template"]["spec"];
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(pod["dnsPolicy"], "ClusterFirstWithHostNet");
+    // Only the webhook: the API server must reach it; the verifier is reached by Traefik.
+    assert!(
+        r.auth("Deployment")["spec"]["template"]["spec"]
+            .get("hostNetwork")
+            .is_none()
+    );
+    // The API server takes it; Pod Security says what it costs: the namespace must allow
+    // host namespaces (the privileged level), and nothing else is given up.
+    let warnings = dry_run(control_plane(), &r.of_kinds(&["Deployment"]))?;
+    let breaches: Vec<&str> = warnings
+        .lines()
+        .filter(|l| l.contains("would violate PodSecurity"))
+        .collect();
+    assert_eq!(breaches.len(), 1, "{warnings}");
+    assert!(
+        breaches[0].ends_with("host namespaces (hostNetwork=true)"),
+        "{warnings}"
+    );
+    let r = Rendered::new(&["hostNetwork=true", "dnsPolicy=Default"])?;
+    assert_eq!(
+        r.deployment()["spec"]["template"]["spec"]["dnsPolicy"],
+        "Default"
+    );
+    let r = Rendered::new(&["dnsPolicy=None"])?;
+    let pod = &r.deployment()["spec"]["template"]["spec"];
+    assert_eq!(pod["dnsPolicy"], "None");
+    assert!(pod.get("hostNetwork").is_none());
+    Ok(())
+}
+
+#[test]
+fn every_image_takes_the_registry_and_the_global_one_wins() -> Result<()> {
+    let images = |r: &Rendered| -> Vec<String> {
+        let mut found: Vec<String> = r
+            .of_kinds(&["Deployment", "Pod"])
+            .into_iter()
+            .flat_map(|o| {
+                let spec = if o["kind"] == "Pod" {
+                    &o["spec"]
+                } else {
+                    &o["spec"]["template"]["spec"]
+                };
+                strings(&json!(
+                    spec["containers"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|c| c["image"].clone())
+                        .collect::<Vec<_>>()
+                ))
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let plain = "oam-traefik/oam-traefik-webhook:0.1.0";
+    // The webhook, the verifier and the helm test pod.
+    assert_eq!(images(&Rendered::new(&[])?), vec![plain; 3]);
+    let own = Rendered::new(&["image.registry=registry.example.com"])?;
+    assert_eq!(
+        images(&own),
+        vec![format!("registry.example.com/{plain}"); 3]
+    );
+    let global = Rendered::new(&[
+        "image.registry=registry.example.com",
+        "global.imageRegistry=mirror.internal:5000/",
+        "auth.image.tag=0.1.1",
+    ])?;
+    assert_eq!(
+        images(&global),
+        vec![
+            format!("mirror.internal:5000/{plain}"),
+            format!("mirror.internal:5000/{plain}"),
+            "mirror.internal:5000/oam-traefik/oam-traefik-webhook:0.1.1".to_string(),
+        ]
+    );
+    // A parent chart's globals pass through to this one.
+    Rendered::new(&["global.storageClass=fast"])?;
+    Ok(())
+}
+
+#[test]
+fn helm_test_runs_the_self_test_in_a_checked_namespace_with_only_dry_run_rights() -> Result<()> {
+    let r = Rendered::new(&["test.namespace=apps"])?;
+    let hooks: Vec<&Value> =
+        r.0.iter()
+            .filter(|o| o["metadata"]["annotations"]["helm.sh/hook"] == "test")
+            .collect();
+    let kinds: BTreeSet<String> = hooks
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        set(&["Pod", "Role", "RoleBinding", "ServiceAccount"])
+    );
+    let pod = hooks.iter().find(|o| o["kind"] == "Pod").context("pod")?;
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(c["args"], json!(["--self-test", "apps"]));
+    assert_eq!(pod["spec"]["restartPolicy"], "Never");
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    let role = hooks.iter().find(|o| o["kind"] == "Role").context("role")?;
+    assert_eq!(role["metadata"]["namespace"], "apps");
+    assert_eq!(
+        grants(role),
+        set(&["networking.k8s.io/ingresses create []"])
+    );
+    for hook in &hooks {
+        let policy = hook["metadata"]["annotations"]["helm.sh/hook-delete-policy"]
+            .as_str()
+            .unwrap_or("");
+        assert!(policy.contains("hook-succeeded"), "{hook}");
+    }
+    // A namespace the webhook never checks would make the test pass for nothing.
+    for excluded in ["kube-system", NS] {
+        let out = helm_template(&[&format!("test.namespace={excluded}")])?;
+        assert!(
+            !out.status.success(),
+            "test.namespace={excluded} was accepted"
+        );
+        assert!(
+            text(&out.stderr).contains("never intercepted"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let off = Rendered::new(&["test.enabled=false"])?;
+    assert!(
+        off.0
+            .iter()
+            .all(|o| o["metadata"]["annotations"]["helm.sh/hook"] != "test")
+    );
+    Ok(())
+}
+
+#[test]
+fn prometheus_rule_alerts_on_the_webhooks_own_metrics_only_when_enabled() -> Result<()> {
+    assert!(Rendered::new(&[])?.all("PrometheusRule").is_empty());
+    let r = Rendered::new(&[
+        "metrics.prometheusRule.enabled=true",
+        "metrics.prometheusRule.labels.release=kube-prometheus",
+        "metrics.prometheusRule.certificateExpiryDays=7",
+    ])?;
+    let rule = r.one("PrometheusRule");
+    assert_eq!(rule["metadata"]["labels"]["release"], "kube-prometheus");
+    let alerts: Vec<&Value> = rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .context("rules")?
+        .iter()
+        .collect();
+    let names: BTreeSet<String> = alerts
+        .iter()
+        .map(|a| a["alert"].as_str().unwrap_or("").to_string())
+        .collect();
+    for wanted in [
+        "OamTraefikWebhookDown",
+        "OamTraefikWebhookCertificateExpiring",
+        "OamTraefikWebhookWatchCacheStale",
+        "OamTraefikWebhookDenialRate",
+    ] {
+        assert!(names.contains(wanted), "{wanted} missing: {names:?}");
+    }
+    let expr = |name: &str| -> String {
+        alerts
+            .iter()
+            .find(|a| a["alert"] == name)
+            .and_then(|a| a["expr"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    // The job label a ServiceMonitor gives is the Service's name; every query stays in the
+    // release's namespace.
+    assert!(expr("OamTraefikWebhookDown").contains(&format!("job=\"{FULLNAME}\"")));
+    assert!(expr("OamTraefikWebhookCertificateExpiring").ends_with(&format!("< {}", 7 * 86_400)));
+    for a in &alerts {
+        let e = a["expr"].as_str().unwrap_or("");
+        assert!(e.contains(&format!("namespace=\"{NS}\"")), "{e}");
+    }
+    // The metrics these read are checked against a running webhook in e2e_rollout.
+    Ok(())
+}
+
+#[test]
+fn chart_yaml_carries_artifact_hub_metadata_and_an_icon_it_ships() -> Result<()> {
+    let chart = chart_dir().join("Chart.yaml");
+    let meta = &yaml_documents(&std::fs::read_to_string(&chart)?)?[0];
+    let icon = meta["icon"].as_str().context("no icon")?;
+    assert!(icon.starts_with("https://"), "{icon}");
+    let file = icon.rsplit('/').next().context("icon file")?;
+    let svg =
+        std::fs::read_to_string(chart_dir().join(file)).context("the icon is not in the chart")?;
+    assert!(svg.contains("<svg"), "{file} is not an SVG");
+    let a = &meta["annotations"];
+    assert_eq!(a["artifacthub.io/license"], "Apache-2.0");
+    assert!(a["artifacthub.io/category"].is_string());
+    // The images it names are the ones the chart deploys.
+    let images = &yaml_documents(a["artifacthub.io/images"].as_str().context("images")?)?[0];
+    let deployed =
+        Rendered::new(&[])?.deployment()["spec"]["template"]["spec"]["containers"][0]["image"]
+            .clone();
+    assert_eq!(images[0]["image"], deployed);
+    let links = &yaml_documents(a["artifacthub.io/links"].as_str().context("links")?)?[0];
+    assert!(links.as_array().is_some_and(|l| !l.is_empty()), "{links}");
     Ok(())
 }
 
@@ -917,6 +1287,12 @@ fn every_option_renders_objects_the_api_server_accepts() -> Result<()> {
         ][..],
         &["priorityClassName=system-cluster-critical"][..],
         &["webhook.failurePolicy=Ignore"][..],
+        &[
+            "dnsPolicy=ClusterFirst",
+            "shutdownDelaySeconds=40",
+            "readinessProbe.periodSeconds=10",
+            "webhook.mutating.objectSelector.matchLabels.team=a",
+        ][..],
         &["auth.enabled=false"][..],
         &[
             "auth.issuerCA.configMapName=corp-ca",
@@ -1192,6 +1568,8 @@ impl Served {
                     let local = if arg == "--listen" { port } else { metrics };
                     format!("127.0.0.1:{local}")
                 }
+                // The test stops it at once; e2e_rollout proves the delay.
+                "--shutdown-delay" => "0".to_string(),
                 _ => match mounts
                     .iter()
                     .find(|(at, _)| value.starts_with(&format!("{at}/")))
@@ -1322,7 +1700,7 @@ fn self_signed_mode_makes_its_secret_and_ca_bundle_with_only_the_charts_rbac() -
         .as_str()
         .context("account")?
         .to_string();
-    let kubeconfig = oam_traefik_e2e::kubeconfig::service_account(cp, &ns, &account, dir.path())?;
+    let kubeconfig = cp.service_account_kubeconfig(&ns, &account, dir.path())?;
     let mut served = Served::start(&r, &ns, &kubeconfig, None)?;
 
     // Both caBundles written, and equal.

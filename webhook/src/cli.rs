@@ -19,7 +19,7 @@ pub struct Cli {
         long,
         env = "OAM_TRAEFIK_LISTEN",
         value_name = "ADDR",
-        required_unless_present = "dev_self_signed"
+        required_unless_present_any = ["dev_self_signed", "self_test"]
     )]
     pub listen: Option<SocketAddr>,
 
@@ -28,7 +28,7 @@ pub struct Cli {
         long,
         env = "OAM_TRAEFIK_TLS_CERT",
         value_name = "FILE",
-        required_unless_present_any = ["dev_self_signed", "self_signed_secret"]
+        required_unless_present_any = ["dev_self_signed", "self_signed_secret", "self_test"]
     )]
     pub tls_cert: Option<PathBuf>,
 
@@ -37,7 +37,7 @@ pub struct Cli {
         long,
         env = "OAM_TRAEFIK_TLS_KEY",
         value_name = "FILE",
-        required_unless_present_any = ["dev_self_signed", "self_signed_secret"]
+        required_unless_present_any = ["dev_self_signed", "self_signed_secret", "self_test"]
     )]
     pub tls_key: Option<PathBuf>,
 
@@ -97,6 +97,23 @@ pub struct Cli {
         requires = "self_signed_secret"
     )]
     pub service_name: Option<String>,
+
+    /// On SIGTERM, answer /readyz with 503 but keep serving reviews for this many seconds,
+    /// while the Service's endpoints drop this pod and the API server stops calling it;
+    /// then drain. No shell or preStop hook needed.
+    #[arg(
+        long,
+        env = "OAM_TRAEFIK_SHUTDOWN_DELAY",
+        value_name = "SECONDS",
+        default_value_t = 0
+    )]
+    pub shutdown_delay: u64,
+
+    /// Check a running installation instead of serving (the chart's `helm test`): send a
+    /// server-side dry-run create of a Traefik Ingress with no identity to NAMESPACE and
+    /// exit 0 only if the webhook refuses it.
+    #[arg(long, value_name = "NAMESPACE", conflicts_with_all = ["dev_self_signed", "no_cluster", "self_signed_secret"])]
+    pub self_test: Option<String>,
 
     /// With --self-signed-secret: seconds between checks of the Secret and the caBundles.
     #[arg(

@@ -56,6 +56,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// The webhook's own namespace, exempt.
     pub namespace: Option<String>,
+    /// How long to keep serving after SIGTERM with /readyz failing, before the drain.
+    pub shutdown_delay: Duration,
     /// The temporary directory of `--dev-self-signed`, removed on exit.
     pub dev_dir: Option<tempfile::TempDir>,
 }
@@ -121,6 +123,7 @@ impl Config {
             cluster,
             max_body_bytes: cli.max_body_bytes,
             namespace,
+            shutdown_delay: Duration::from_secs(cli.shutdown_delay),
             dev_dir,
         })
     }

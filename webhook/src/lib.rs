@@ -16,6 +16,7 @@ pub mod policy_store;
 pub mod relist;
 pub mod run;
 pub mod self_signed;
+pub mod self_test;
 pub mod server;
 pub mod tls;
 pub mod watch;

@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by kind, operation and decision; latency; violations
-//! by rule id; reloads by result; the phase of each watch cache and its re-lists.
+//! by rule id; reloads by result; the phase of each watch cache and its re-lists; when the
+//! certificate served expires.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -8,7 +9,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use std::sync::{Arc, OnceLock};
+
 use crate::cache_status::Phase;
+use crate::tls::CertResolver;
 
 /// Labels of one admission request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -73,6 +77,8 @@ pub struct Metrics {
     reloads: Family<ReloadLabels, Counter>,
     cache_state: Family<CacheLabels, Gauge>,
     relists: Family<KindLabels, Counter>,
+    cert_expiry: Gauge,
+    cert: OnceLock<Arc<CertResolver>>,
 }
 
 impl Default for Metrics {
@@ -92,6 +98,7 @@ impl Metrics {
         let reloads = Family::<ReloadLabels, Counter>::default();
         let cache_state = Family::<CacheLabels, Gauge>::default();
         let relists = Family::<KindLabels, Counter>::default();
+        let cert_expiry = Gauge::default();
         registry.register(
             "admission_requests",
             "Admission reviews answered, by webhook, kind, operation and decision",
@@ -112,6 +119,13 @@ impl Metrics {
             "Reloads of the policy and certificate files, by result",
             reloads.clone(),
         );
+        // Every series exists from the start at 0: an alert on increase() sees the first
+        // refused reload (a series born at 1 shows no increase).
+        for file in ["policy", "certificate"] {
+            for result in ["applied", "refused"] {
+                let _ = reloads.get_or_create(&ReloadLabels { file, result });
+            }
+        }
         registry.register(
             "watch_cache_state",
             "1 for the phase each kind's watch cache is in (stale: answering from the last state seen)",
@@ -122,6 +136,11 @@ impl Metrics {
             "Fresh lists of a kind after its watch broke",
             relists.clone(),
         );
+        registry.register(
+            "certificate_expiry_timestamp_seconds",
+            "When the serving certificate in use expires (its notAfter), in Unix seconds",
+            cert_expiry.clone(),
+        );
         Self {
             registry,
             requests,
@@ -130,6 +149,8 @@ impl Metrics {
             reloads,
             cache_state,
             relists,
+            cert_expiry,
+            cert: OnceLock::new(),
         }
     }
 
@@ -175,8 +196,17 @@ impl Metrics {
         self.relists.get_or_create(&KindLabels { kind }).inc();
     }
 
+    /// Report the expiry of whatever certificate `resolver` serves at each scrape (it
+    /// changes on reload and renewal).
+    pub fn watch_certificate(&self, resolver: Arc<CertResolver>) {
+        let _ = self.cert.set(resolver);
+    }
+
     /// The metrics in Prometheus text format.
     pub fn encode(&self) -> String {
+        if let Some(not_after) = self.cert.get().and_then(|r| r.not_after()) {
+            self.cert_expiry.set(not_after);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -211,6 +241,60 @@ mod tests {
         assert!(
             text.contains(r#"watch_cache_relists_total{kind="Middleware"} 1"#),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn refused_reloads_are_counted_from_zero() {
+        let m = Metrics::new();
+        let text = m.encode();
+        assert!(
+            text.contains(r#"reloads_total{file="policy",result="refused"} 0"#),
+            "{text}"
+        );
+        m.reload("policy", false);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"reloads_total{file="policy",result="refused"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_certificate_expiry_follows_the_certificate_served() {
+        let issue = |days: u64| {
+            let b = crate::certs::issue(
+                &["localhost".to_string()],
+                std::time::Duration::from_secs(days * 86_400),
+            )
+            .expect("certificate");
+            crate::tls::pair_from_pem(b.cert_pem.as_bytes(), b.key_pem.as_bytes()).expect("pair")
+        };
+        let expiry = |text: &str| -> i64 {
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix("oam_traefik_webhook_certificate_expiry_timestamp_seconds ")
+                })
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no expiry gauge in:\n{text}"))
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64;
+        let m = Metrics::new();
+        let resolver = Arc::new(CertResolver::new(issue(10)));
+        m.watch_certificate(resolver.clone());
+        let first = expiry(&m.encode());
+        assert!(
+            (first - (now + 10 * 86_400)).abs() < 120,
+            "{first} vs {now}"
+        );
+        resolver.replace(issue(2));
+        let renewed = expiry(&m.encode());
+        assert!(
+            (renewed - (now + 2 * 86_400)).abs() < 120,
+            "{renewed} vs {now}"
         );
     }
 }

@@ -53,6 +53,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             (resolver, None)
         }
     };
+    metrics.watch_certificate(resolver.clone());
     let tls = tls::server_config(resolver).context("configuring TLS")?;
     let policy = Arc::new(
         PolicyStore::open(config.policy.as_deref(), config.namespace.as_deref())
@@ -132,16 +133,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             config.listen
         );
     }
+    let delay = config.shutdown_delay;
     let shutdown = async move {
         server::shutdown_signal().await;
         readiness.draining.store(true, Ordering::Release);
+        if !delay.is_zero() {
+            // The API server may still route reviews here until the endpoints drop this
+            // pod (the readiness probe's period times its failure threshold, and more).
+            tracing::info!(
+                seconds = delay.as_secs(),
+                "/readyz now fails; still serving reviews until the endpoints are updated"
+            );
+            tokio::time::sleep(delay).await;
+        }
     };
     server::serve_tls(listener, tls, app, shutdown).await;
     Ok(())
 }
 
 /// A client for the watch caches, and the API server's URL for the logs.
-async fn kube_client(cluster: &Cluster) -> anyhow::Result<(kube::Client, String)> {
+pub async fn kube_client(cluster: &Cluster) -> anyhow::Result<(kube::Client, String)> {
     let mut config = match cluster {
         Cluster::Kubeconfig(path) => {
             let kubeconfig = Kubeconfig::read_from(path)

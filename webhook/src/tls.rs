@@ -44,6 +44,14 @@ impl CertResolver {
     pub fn replace(&self, key: CertifiedKey) {
         self.current.store(Arc::new(key));
     }
+
+    /// When the certificate served now expires (its leaf's notAfter), in Unix seconds.
+    pub fn not_after(&self) -> Option<i64> {
+        let key = self.current.load();
+        let leaf = key.cert.first()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+        Some(cert.validity().not_after.timestamp())
+    }
 }
 
 impl ResolvesServerCert for CertResolver {

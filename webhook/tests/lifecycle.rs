@@ -1,4 +1,5 @@
-//! SIGTERM: a request in flight completes, then the process exits cleanly.
+//! SIGTERM: a request in flight completes, then the process exits cleanly; with
+//! --shutdown-delay, /readyz fails at once while new reviews are still answered.
 
 mod common;
 
@@ -90,5 +91,65 @@ async fn drains(http1: bool) {
         "exit status {status:?}; log:\n{}",
         w.log()
     );
+    assert!(w.log().contains("drained"), "{}", w.log());
+}
+
+#[tokio::test]
+async fn with_a_shutdown_delay_readyz_fails_at_once_and_reviews_are_answered_until_it_ends() {
+    let delay = Duration::from_secs(3);
+    let mut w = Webhook::start(Options {
+        extra_args: vec!["--shutdown-delay".into(), delay.as_secs().to_string()],
+        ..Options::default()
+    })
+    .await;
+    let ready = w.client.get(w.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status(), 200, "{}", w.log());
+    let body = review("u-0", "CREATE", "shop", &app(None), None);
+    let sent = Instant::now();
+    // SAFETY: plain kill(2) on the child we started.
+    assert_eq!(unsafe { libc::kill(w.pid(), libc::SIGTERM) }, 0);
+    w.wait_for_log("/readyz now fails").await;
+
+    // During the delay: not ready, yet every review on a fresh connection gets a verdict.
+    let fresh = common::client(&w.ca.pem, false);
+    let mut answered = 0;
+    while sent.elapsed() < delay - Duration::from_millis(800) {
+        let r = fresh.get(w.url("/readyz")).send().await.expect("readyz");
+        assert_eq!(r.status(), 503, "{}", w.log());
+        assert_eq!(r.text().await.expect("text"), "draining\n");
+        let r = fresh
+            .post(w.url("/validate"))
+            .json(&body)
+            .send()
+            .await
+            .expect("a review during the delay is answered");
+        assert_eq!(r.status(), 200);
+        let out: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(out["response"]["allowed"], false, "{out}");
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(answered >= 5, "only {answered} reviews during the delay");
+    assert!(
+        w.child.try_wait().expect("wait").is_none(),
+        "exited before the delay was over; log:\n{}",
+        w.log()
+    );
+
+    // After it: drained and gone.
+    let deadline = Instant::now() + delay + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = w.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running; log:\n{}",
+            w.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(sent.elapsed() >= delay, "exited after {:?}", sent.elapsed());
+    assert!(status.success(), "{status:?}; log:\n{}", w.log());
     assert!(w.log().contains("drained"), "{}", w.log());
 }

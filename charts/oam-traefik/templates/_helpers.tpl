@@ -117,3 +117,21 @@ app.kubernetes.io/part-of: oam-traefik
 {{- printf "http://%s.%s.svc:%v/verify" (include "oam-traefik.auth.fullname" .) .Release.Namespace .Values.auth.service.port }}
 {{- end }}
 {{- end }}
+
+{{/* An image reference, [registry/]repository:tag, from (list $ repository tag registry):
+global.imageRegistry wins over the image's own registry. */}}
+{{- define "oam-traefik.image" -}}
+{{- $root := index . 0 -}}
+{{- $registry := ($root.Values.global).imageRegistry | default (index . 3) -}}
+{{- $ref := printf "%s:%s" (index . 1) (index . 2) -}}
+{{- if $registry }}
+{{- printf "%s/%s" (trimSuffix "/" $registry) $ref }}
+{{- else }}
+{{- $ref }}
+{{- end }}
+{{- end }}
+
+{{/* The webhook's image (the verifier's and the test's too, unless set apart). */}}
+{{- define "oam-traefik.webhookImage" -}}
+{{- include "oam-traefik.image" (list . .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) .Values.image.registry) }}
+{{- end }}

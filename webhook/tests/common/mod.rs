@@ -60,6 +60,8 @@ pub struct Options {
     pub max_body_bytes: Option<usize>,
     /// Put the cert and key behind a `..data` symlink, the way the kubelet mounts Secrets.
     pub symlinked_certs: bool,
+    /// More command-line arguments.
+    pub extra_args: Vec<String>,
 }
 
 /// A running webhook; killed when dropped.
@@ -132,6 +134,7 @@ impl Webhook {
         if let Some(n) = options.max_body_bytes {
             cmd.arg("--max-body-bytes").arg(n.to_string());
         }
+        cmd.args(&options.extra_args);
         let log = std::fs::File::create(dir.path().join("webhook.log")).expect("log file");
         cmd.stdout(Stdio::from(log.try_clone().expect("clone")))
             .stderr(Stdio::from(log));
