@@ -5,7 +5,6 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-
 /// Writes a kubeconfig for `server` with the admin client certificate to `path`.
 ///
 /// JSON is valid YAML, and building it with `json!` keeps paths with odd characters

@@ -20,7 +20,6 @@ use serde_json::{Value, json};
 use crate::control_plane::ControlPlane;
 use crate::crds::{self, CrdSource};
 use crate::harness::repo_root;
-use crate::kubeconfig;
 use crate::ports::free_port;
 use crate::process::Process;
 

@@ -151,7 +151,15 @@ spec:
         let written = apply_as_vela_core(k, &ns, &labelled(object, &ns))?;
         eprintln!("KubeVela wrote {}", written.trim());
     }
-    endpoints::create_service(k, &ns, COMPONENT, "http", 8080, host_ip, backend.addr().port())?;
+    endpoints::create_service(
+        k,
+        &ns,
+        COMPONENT,
+        "http",
+        8080,
+        host_ip,
+        backend.addr().port(),
+    )?;
 
     let client = traefik.client_for(HOST)?;
     let get = |case: &str, token: Option<&str>| -> Result<Answer> {
