@@ -143,6 +143,15 @@ fn playground_prints_what_to_try_and_each_step_works_then_ctrl_c_stops_everythin
                 text.contains("https://admin.example.com") && text.contains("protected"),
                 "the routes view does not show the protected route:\n{text}"
             );
+            // The app's route, rendered by vela-core after the webhook patched the app.
+            let app_route = text
+                .lines()
+                .find(|l| l.contains("orders.example.com"))
+                .unwrap_or_else(|| panic!("no route of app orders in:\n{text}"));
+            assert!(
+                app_route.contains("orders") && app_route.contains("protected"),
+                "the app's route is not shown protected: {app_route}"
+            );
         }
     }
 

@@ -1,7 +1,9 @@
 //! `cargo playground`: what the tests start, left running for a person to try.
 //!
-//! A real etcd and kube-apiserver on loopback with the upstream CRDs, and the real
-//! `oam-traefik-webhook` registered through the chart's webhook configurations. It prints
+//! A real etcd and kube-apiserver on loopback with the upstream CRDs, the real
+//! `oam-traefik-webhook` registered through the chart's webhook configurations, and
+//! KubeVela's real controller (vela-core) with its definitions and the chart's `identity`
+//! definitions, rendering what the webhook admitted. It prints
 //! the kubeconfig and three things to try, then waits; Ctrl-C (or SIGTERM) stops every
 //! process it started and removes its folder (set `OAM_TRAEFIK_E2E_KEEP=1` to keep it).
 
@@ -11,6 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use oam_traefik_e2e::kubevela::VelaCore;
 use oam_traefik_e2e::{ControlPlane, Webhook, harness};
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -47,13 +50,17 @@ fn run() -> Result<()> {
     eprintln!("playground: starting the webhook and registering it ...");
     let webhook = Webhook::start(&cp, None)?;
     webhook.register(&cp)?;
+    eprintln!("playground: installing KubeVela's definitions and starting vela-core ...");
+    let vela = VelaCore::start(&cp)?;
 
     print_welcome(&cp, &webhook, &bin_dir);
     while !STOP.load(Ordering::SeqCst) {
         thread::sleep(Duration::from_millis(200));
     }
-    eprintln!("\nplayground: stopping the webhook, kube-apiserver and etcd ...");
-    // Drop order: the webhook first, then the control plane (API server before etcd).
+    eprintln!("\nplayground: stopping vela-core, the webhook, kube-apiserver and etcd ...");
+    // Drop order: vela-core and the webhook first, then the control plane (API server
+    // before etcd).
+    drop(vela);
     drop(webhook);
     drop(cp);
     Ok(())
@@ -64,7 +71,8 @@ fn print_welcome(cp: &ControlPlane, webhook: &Webhook, bin_dir: &Path) {
     let examples = repo.join("examples");
     println!(
         r#"
-oam-traefik playground: a real kube-apiserver ({api}) with the webhook ({hook}) registered.
+oam-traefik playground: a real kube-apiserver ({api}) with the webhook ({hook}) registered
+and KubeVela's controller (vela-core) rendering Applications.
 
 In another shell:
 
@@ -78,6 +86,7 @@ In another shell:
   # 2. accepted: apps and routes that declare an identity (the app is patched)
   kubectl apply -f {examples}/good/
   kubectl get application orders -n shop -o jsonpath='{{.spec.components[0].traits}}'
+  kubectl wait --for=create ingresses.networking.k8s.io/api middlewares.traefik.io/orders-api-identity -n shop --timeout=180s
 
   # 3. the routes as Traefik will serve them, and who may reach each
   kubectl oam-traefik routes -A
