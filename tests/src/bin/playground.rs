@@ -86,7 +86,9 @@ In another shell:
   # 2. accepted: apps and routes that declare an identity (the app is patched)
   kubectl apply -f {examples}/good/
   kubectl get application orders -n shop -o jsonpath='{{.spec.components[0].traits}}'
-  kubectl wait --for=create ingresses.networking.k8s.io/api middlewares.traefik.io/orders-api-identity -n shop --timeout=180s
+  # vela-core renders the app: the Ingress with the reference, and the identity Middleware
+  kubectl wait --for=create ingresses.networking.k8s.io/api -n shop --timeout=180s
+  kubectl wait --for=create middlewares.traefik.io/orders-api-identity -n shop --timeout=180s
 
   # 3. the routes as Traefik will serve them, and who may reach each
   kubectl oam-traefik routes -A
