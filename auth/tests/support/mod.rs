@@ -257,8 +257,11 @@ async fn discovery(State(state): State<Arc<IssuerState>>) -> Response {
     if state.down.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
-    axum::Json(json!({"issuer": state.url, "jwks_uri": format!("{}/jwks", state.url)}))
-        .into_response()
+    // The algorithms too: go-oidc clients (oauth2-proxy in the benchmark) assume RS256 only without them.
+    axum::Json(json!({"issuer": state.url, "jwks_uri": format!("{}/jwks", state.url),
+                      "id_token_signing_alg_values_supported":
+                          ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]}))
+    .into_response()
 }
 
 async fn jwks(State(state): State<Arc<IssuerState>>) -> Response {
