@@ -22,6 +22,7 @@ use crate::crds::{self, CrdSource};
 use crate::harness::repo_root;
 use crate::ports::free_port;
 use crate::process::Process;
+use crate::tools;
 
 /// KubeVela's namespace for its controller and system definitions.
 pub const VELA_SYSTEM: &str = "vela-system";
@@ -116,57 +117,13 @@ pub fn ensure_built() -> Result<PathBuf> {
         .map_err(anyhow::Error::msg)
 }
 
-fn tools_bin() -> PathBuf {
-    std::env::var_os("OAM_TRAEFIK_TOOLS_BIN")
-        .map_or_else(|| repo_root().join(".cache/bin"), PathBuf::from)
-}
-
 fn build() -> Result<PathBuf> {
     let script = repo_root().join("tests/tools/kubevela/build.sh");
     let status = Command::new("bash").arg(&script).status()?;
     if !status.success() {
         bail!("{} failed ({status})", script.display());
     }
-    // helm, for KubeVela's chart.
-    let tools = repo_root().join("tests/tools/build.sh");
-    let status = Command::new("bash").arg(&tools).status()?;
-    if !status.success() {
-        bail!("{} failed ({status})", tools.display());
-    }
-    Ok(tools_bin().join("vela-core"))
-}
-
-/// `helm template` of a chart folder, with `values` (JSON) as a values file.
-pub fn helm_template(
-    workdir: &Path,
-    release: &str,
-    namespace: &str,
-    chart: &Path,
-    values: &Value,
-    extra: &[&str],
-) -> Result<String> {
-    let file = workdir.join(format!("{release}-values.json"));
-    std::fs::write(&file, serde_json::to_vec(values)?)?;
-    let out = Command::new(tools_bin().join("helm"))
-        .args(["template", release])
-        .arg(chart)
-        .args(["--namespace", namespace])
-        .arg("--values")
-        .arg(&file)
-        .args(extra)
-        .env("HELM_CACHE_HOME", workdir.join("helm/cache"))
-        .env("HELM_CONFIG_HOME", workdir.join("helm/config"))
-        .env("HELM_DATA_HOME", workdir.join("helm/data"))
-        .output()
-        .context("running helm template")?;
-    if !out.status.success() {
-        bail!(
-            "helm template {} failed: {}",
-            chart.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8(out.stdout)?)
+    Ok(tools::bin_dir().join("vela-core"))
 }
 
 /// The objects kubectl printed (one JSON document per object, or a List) whose `kind` is
@@ -209,7 +166,7 @@ fn install_kubevela(cp: &ControlPlane, dir: &Path) -> Result<()> {
         .ok()
         .context("creating vela-system")?;
     let chart = crds::module_dir(&MODULE, dir)?.join(CHART);
-    let rendered = helm_template(
+    let rendered = tools::helm_template_chart(
         dir,
         RELEASE,
         VELA_SYSTEM,
@@ -260,7 +217,7 @@ fn install_kubevela(cp: &ControlPlane, dir: &Path) -> Result<()> {
 /// The oam-traefik chart's `identity` TraitDefinition and PolicyDefinition, as its
 /// defaults render them (pointed at the chart's verifier, which no request reaches here).
 fn install_identity_definitions(cp: &ControlPlane, dir: &Path) -> Result<()> {
-    let rendered = helm_template(
+    let rendered = tools::helm_template_chart(
         dir,
         "oam-traefik",
         "oam-traefik-system",

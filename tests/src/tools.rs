@@ -66,17 +66,37 @@ fn run_once(script: &str, args: &[&str]) -> Result<()> {
 /// `helm template` of the chart (release `RELEASE` in `WEBHOOK_NAMESPACE`) with `values`,
 /// only `template` (e.g. `templates/webhooks.yaml`); helm's caches stay in `workdir`.
 pub fn helm_template(workdir: &Path, values: &Value, template: &str) -> Result<String> {
+    helm_template_chart(
+        workdir,
+        RELEASE,
+        WEBHOOK_NAMESPACE,
+        &repo_root().join("charts/oam-traefik"),
+        values,
+        &["--show-only", template],
+    )
+}
+
+/// `helm template` of any chart folder as `release` in `namespace`, with `values` (JSON)
+/// as a values file and `extra` arguments; helm's caches stay in `workdir`.
+pub fn helm_template_chart(
+    workdir: &Path,
+    release: &str,
+    namespace: &str,
+    chart: &Path,
+    values: &Value,
+    extra: &[&str],
+) -> Result<String> {
     let bin = chart_tools()?;
     // A values file rather than --set: base64 and URLs have characters --set would parse.
-    let file = workdir.join("helm-values.json");
+    let file = workdir.join(format!("{release}-values.json"));
     std::fs::write(&file, serde_json::to_vec(values)?)?;
     let out = Command::new(bin.join("helm"))
-        .args(["template", RELEASE])
-        .arg(repo_root().join("charts/oam-traefik"))
-        .args(["--namespace", WEBHOOK_NAMESPACE])
-        .args(["--show-only", template])
+        .args(["template", release])
+        .arg(chart)
+        .args(["--namespace", namespace])
         .arg("--values")
         .arg(&file)
+        .args(extra)
         // helm keeps caches and config under $HOME otherwise.
         .env("HELM_CACHE_HOME", workdir.join("helm/cache"))
         .env("HELM_CONFIG_HOME", workdir.join("helm/config"))
@@ -85,7 +105,8 @@ pub fn helm_template(workdir: &Path, values: &Value, template: &str) -> Result<S
         .context("running helm template")?;
     if !out.status.success() {
         bail!(
-            "helm template failed: {}",
+            "helm template {} failed: {}",
+            chart.display(),
             String::from_utf8_lossy(&out.stderr)
         );
     }

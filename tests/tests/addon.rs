@@ -10,22 +10,16 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use oam_traefik_e2e::ControlPlane;
 use oam_traefik_e2e::harness::repo_root;
-use oam_traefik_e2e::kubevela::helm_template;
+use oam_traefik_e2e::tools::helm_template_chart;
 use serde_json::{Value, json};
 
 fn addon() -> PathBuf {
     repo_root().join("addons/oam-traefik")
 }
 
+/// helm, cue and cue-kubevela, built if needed.
 fn tools_bin() -> PathBuf {
-    let script = repo_root().join("tests/tools/build.sh");
-    let status = Command::new("bash")
-        .arg(&script)
-        .status()
-        .expect("bash runs");
-    assert!(status.success(), "{} failed", script.display());
-    std::env::var_os("OAM_TRAEFIK_TOOLS_BIN")
-        .map_or_else(|| repo_root().join(".cache/bin"), PathBuf::from)
+    oam_traefik_e2e::tools::chart_tools().expect("tests/tools/build.sh builds helm and cue")
 }
 
 /// The addon's Application with `parameters` (CUE, `parameter: {...}`) as `vela addon
@@ -111,7 +105,7 @@ fn the_addon_installs_the_chart_with_its_definitions_and_the_api_server_accepts_
     // What the addon hands the chart is what the chart accepts, and it renders the
     // identity definitions into vela-system.
     let values = &props["values"];
-    let rendered = helm_template(
+    let rendered = helm_template_chart(
         dir.path(),
         props["releaseName"].as_str().context("releaseName")?,
         "oam-traefik-system",
