@@ -1,9 +1,9 @@
 //! An issuer's signing keys, read from its JWKS: only public signature keys of the
 //! asymmetric families, each bound to the algorithms its type, curve and `alg` allow.
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use std::sync::Arc;
 
+use crate::jose::{Algorithm, Jwk, PublicKey};
 use crate::refusal::{Reason, Refusal, shown};
 
 /// One verification key.
@@ -14,7 +14,7 @@ pub struct Key {
     /// The algorithms this key verifies.
     pub algorithms: Vec<Algorithm>,
     /// The key itself.
-    pub decoding: DecodingKey,
+    pub public: PublicKey,
 }
 
 impl std::fmt::Debug for Key {
@@ -29,8 +29,8 @@ impl std::fmt::Debug for Key {
 /// The keys of one JWKS document.
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {
-    /// Usable keys, in document order.
-    pub keys: Vec<Key>,
+    /// Usable keys, in document order (shared: a verification holds its key, not a copy).
+    pub keys: Vec<Arc<Key>>,
 }
 
 /// A JWKS document that cannot be used.
@@ -54,11 +54,11 @@ impl KeySet {
     pub fn from_jwks(bytes: &[u8]) -> Result<Self, JwksError> {
         let doc: Document =
             serde_json::from_slice(bytes).map_err(|e| JwksError::Parse(e.to_string()))?;
-        let keys: Vec<Key> = doc
+        let keys: Vec<Arc<Key>> = doc
             .keys
             .into_iter()
             .filter_map(|v| serde_json::from_value::<Jwk>(v).ok())
-            .filter_map(|jwk| key(&jwk))
+            .filter_map(|jwk| key(&jwk).map(Arc::new))
             .collect();
         if keys.is_empty() {
             return Err(JwksError::Empty);
@@ -73,7 +73,7 @@ impl KeySet {
 
     /// The key that verifies a token with `alg` and `kid`: the key with that `kid`, or
     /// without a `kid` the only key for `alg`. `Ok(None)`: no such key (refetch may help).
-    pub fn select(&self, alg: Algorithm, kid: Option<&str>) -> Result<Option<&Key>, Refusal> {
+    pub fn select(&self, alg: Algorithm, kid: Option<&str>) -> Result<Option<&Arc<Key>>, Refusal> {
         let key = match kid {
             Some(kid) => match self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)) {
                 Some(key) => key,
@@ -109,51 +109,13 @@ impl KeySet {
     }
 }
 
-/// A usable key from a JWK: public, for signatures, asymmetric, with a known curve.
+/// A usable key from a JWK: public, for signatures, asymmetric, of a known shape.
 fn key(jwk: &Jwk) -> Option<Key> {
-    if matches!(
-        jwk.common.public_key_use,
-        Some(PublicKeyUse::Encryption) | Some(PublicKeyUse::Other(_))
-    ) {
-        return None;
-    }
-    let family: Vec<Algorithm> = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => vec![
-            Algorithm::RS256,
-            Algorithm::RS384,
-            Algorithm::RS512,
-            Algorithm::PS256,
-            Algorithm::PS384,
-            Algorithm::PS512,
-        ],
-        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
-            EllipticCurve::P256 => vec![Algorithm::ES256],
-            EllipticCurve::P384 => vec![Algorithm::ES384],
-            _ => return None,
-        },
-        AlgorithmParameters::OctetKeyPair(okp) => match okp.curve {
-            EllipticCurve::Ed25519 => vec![Algorithm::EdDSA],
-            _ => return None,
-        },
-        // Symmetric (`oct`) and unknown key types never verify a token here.
-        _ => return None,
-    };
-    // A JWK that names its `alg` verifies that algorithm only, and only if it fits the type.
-    let algorithms = match &jwk.common.key_algorithm {
-        None => family,
-        Some(alg) => match crate::token::algorithm(&alg.to_string()) {
-            Some(alg) if family.contains(&alg) => vec![alg],
-            _ => Vec::new(),
-        },
-    };
-    if algorithms.is_empty() {
-        return None;
-    }
-    let decoding = DecodingKey::from_jwk(jwk).ok()?;
+    let (public, algorithms) = jwk.verification_key().ok()?;
     Some(Key {
-        kid: jwk.common.key_id.clone(),
+        kid: jwk.kid.clone(),
         algorithms,
-        decoding,
+        public,
     })
 }
 

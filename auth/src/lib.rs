@@ -9,6 +9,7 @@ pub mod cli;
 pub mod fetch;
 pub mod handlers;
 pub mod issuers;
+pub mod jose;
 pub mod keys;
 pub mod log;
 pub mod metrics;

@@ -43,7 +43,11 @@ fn assert_invalid(answer: &Answer, reason: &str, words: &str) {
 async fn a_token_meeting_the_rule_is_let_through_with_its_identity() {
     let keys = [
         rsa("rs1", Algorithm::RS256),
+        rsa("rs3", Algorithm::RS384),
+        rsa("rs5", Algorithm::RS512),
         rsa("ps1", Algorithm::PS256),
+        rsa("ps3", Algorithm::PS384),
+        rsa("ps5", Algorithm::PS512),
         ec("es1", Algorithm::ES256),
         ec("es3", Algorithm::ES384),
         ed("ed1"),
