@@ -30,6 +30,19 @@ pub const VELA_SYSTEM: &str = "vela-system";
 pub const RELEASE: &str = "kubevela";
 /// The ServiceAccount vela-core runs as: `<release>-vela-core`.
 pub const SERVICE_ACCOUNT: &str = "kubevela-vela-core";
+/// vela-core's user name at the API server: the policy's default trusted controller.
+pub const CONTROLLER_USER: &str = "system:serviceaccount:vela-system:kubevela-vela-core";
+
+/// For suites that write objects as vela-core (`kubectl --as`) without running it: what
+/// KubeVela's chart grants its controller, which writes any object an app renders.
+pub const CONTROLLER_BINDING: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kubevela-vela-core}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects:
+  - {kind: ServiceAccount, name: kubevela-vela-core, namespace: vela-system}
+"#;
 /// Where KubeVela's chart is in its module.
 const CHART: &str = "charts/vela-core";
 /// How long vela-core may take to answer its health endpoint.
@@ -65,14 +78,20 @@ pub struct VelaCore {
 
 impl VelaCore {
     /// Installs what KubeVela's chart installs (but the controller's Deployment) and the
-    /// oam-traefik chart's identity definitions, then starts vela-core as its
-    /// ServiceAccount and waits until it is ready.
+    /// oam-traefik chart's identity definitions as its defaults render them, then starts
+    /// vela-core as its ServiceAccount and waits until it is ready.
     pub fn start(cp: &ControlPlane) -> Result<Self> {
+        Self::start_with(cp, &json!({}))
+    }
+
+    /// As [`VelaCore::start`], with the identity definitions rendered from the oam-traefik
+    /// chart with `chart_values` (for example the verifier's address).
+    pub fn start_with(cp: &ControlPlane, chart_values: &Value) -> Result<Self> {
         let bin = ensure_built()?;
         let dir = cp.dir().join("vela-core");
         std::fs::create_dir_all(&dir)?;
         install_kubevela(cp, &dir)?;
-        install_identity_definitions(cp, &dir)?;
+        install_identity_definitions(cp, &dir, chart_values)?;
 
         let kubeconfig = cp.service_account_kubeconfig(VELA_SYSTEM, SERVICE_ACCOUNT, &dir)?;
         let health = free_port()?;
@@ -214,15 +233,15 @@ fn install_kubevela(cp: &ControlPlane, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The oam-traefik chart's `identity` TraitDefinition and PolicyDefinition, as its
-/// defaults render them (pointed at the chart's verifier, which no request reaches here).
-fn install_identity_definitions(cp: &ControlPlane, dir: &Path) -> Result<()> {
+/// The oam-traefik chart's `identity` TraitDefinition and PolicyDefinition, rendered with
+/// `values` (with none, they point at the chart's verifier).
+fn install_identity_definitions(cp: &ControlPlane, dir: &Path, values: &Value) -> Result<()> {
     let rendered = tools::helm_template_chart(
         dir,
         "oam-traefik",
         "oam-traefik-system",
         &repo_root().join("charts/oam-traefik"),
-        &json!({}),
+        values,
         &[
             "--show-only",
             "templates/traitdefinition.yaml",

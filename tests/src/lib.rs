@@ -24,7 +24,6 @@ pub mod ports;
 pub mod process;
 pub mod tools;
 pub mod traefik;
-pub mod vela_render;
 pub mod verifier;
 pub mod webhook;
 

@@ -7,7 +7,7 @@ use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use oam_traefik_e2e::vela_render::{VELA_CORE, VELA_CORE_BINDING};
+use oam_traefik_e2e::kubevela::{CONTROLLER_BINDING, CONTROLLER_USER};
 use oam_traefik_e2e::{ControlPlane, Kubectl, Output, Webhook};
 use serde_json::Value;
 
@@ -42,7 +42,7 @@ fn suite() -> &'static Suite {
         // for an app: the tests write "rendered" routes as it, by impersonation.
         let out = cp
             .kubectl()
-            .run_stdin(&["apply", "-f", "-"], VELA_CORE_BINDING)
+            .run_stdin(&["apply", "-f", "-"], CONTROLLER_BINDING)
             .expect("kubectl runs");
         assert!(out.success(), "{}{}", out.stdout, out.stderr);
         let webhook = Webhook::start(cp, Some(POLICY)).expect("the webhook starts");
@@ -139,7 +139,10 @@ fn apply_once_cached(k: &Kubectl, ns: &str, manifest: &str) -> Output {
 fn apply_as_vela_core(k: &Kubectl, ns: &str, manifest: &str) -> Output {
     eventually("apply as vela-core", || {
         let out = k
-            .run_stdin(&["apply", "-n", ns, "-f", "-", "--as", VELA_CORE], manifest)
+            .run_stdin(
+                &["apply", "-n", ns, "-f", "-", "--as", CONTROLLER_USER],
+                manifest,
+            )
             .map_err(|e| e.to_string())?;
         if out.success() {
             Ok(out)

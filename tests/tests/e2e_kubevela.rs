@@ -13,12 +13,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use oam_traefik_e2e::binaries::workspace_binary;
-use oam_traefik_e2e::kubevela::{VELA_SYSTEM, VelaCore};
+use oam_traefik_e2e::kubevela::{CONTROLLER_USER, VELA_SYSTEM, VelaCore};
 use oam_traefik_e2e::{ControlPlane, Output, Webhook};
 use serde_json::Value;
 
 const MIDDLEWARES: &str = "traefik.ingress.kubernetes.io/router.middlewares";
-const VELA_CORE_USER: &str = "system:serviceaccount:vela-system:kubevela-vela-core";
 const POLICY: &str = r#"
 apiVersion: oam-traefik.io/v1alpha1
 kind: AdmissionPolicy
@@ -151,7 +150,7 @@ fn admitted_from_vela_core(kind: &str, ns: &str, name: &str) -> bool {
             d["kind"] == kind
                 && d["namespace"] == ns
                 && d["name"] == name
-                && d["user"] == VELA_CORE_USER
+                && d["user"] == CONTROLLER_USER
                 && d["allowed"] == true
                 && d["dry_run"] == false
         })

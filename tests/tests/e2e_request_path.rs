@@ -1,15 +1,15 @@
 //! The request path through real parts: an Application admitted and patched by the real
-//! webhook; its Ingress and identity Middleware as KubeVela renders them (the real
-//! TraitDefinition templates under KubeVela's CUE), written as KubeVela's service account;
-//! a real Traefik watching the real kube-apiserver; the real `oam-traefik-auth` as its
+//! webhook; its Service, Ingress and identity Middleware rendered by KubeVela's real
+//! controller (vela-core) and admitted as its ServiceAccount's writes; a real Traefik
+//! watching the real kube-apiserver; the real `oam-traefik-auth` as its
 //! forwardAuth; a real OpenID provider (ory/hydra) issuing RS256 JWT access tokens; and a
 //! backend that echoes what it received. Then real HTTP requests through Traefik.
 //!
-//! No kubelet runs: the backend's Service gets an EndpointSlice that points at this
-//! machine's own address, where the backend listens.
+//! No kubelet runs: the Service vela-core renders gets an EndpointSlice that points at
+//! this machine's own address, where the backend listens.
 //!
 //! One test function shares the expensive parts (two hydras, Traefik, the verifier, the
-//! webhook) across its cases, which run in order.
+//! webhook, vela-core) across its cases, which run in order.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
@@ -20,10 +20,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail, ensure};
 use oam_traefik_e2e::backend::{self, HttpServer, Response};
 use oam_traefik_e2e::hydra::{Hydra, HydraConfig, OAuthClient, jwt_parts};
+use oam_traefik_e2e::kubevela::VelaCore;
 use oam_traefik_e2e::traefik::Traefik;
-use oam_traefik_e2e::vela_render::{VELA_CORE, VELA_CORE_BINDING};
 use oam_traefik_e2e::verifier::Verifier;
-use oam_traefik_e2e::{ControlPlane, Kubectl, Webhook, endpoints, vela_render};
+use oam_traefik_e2e::{ControlPlane, Kubectl, Webhook, endpoints};
 use serde_json::{Value, json};
 
 const APP: &str = "orders";
@@ -82,14 +82,18 @@ spec:
         cp.ca_file(),
         LEEWAY,
     )?;
-    k.run_stdin(&["apply", "-f", "-"], VELA_CORE_BINDING)?
-        .ok()?;
     let webhook = Webhook::start(cp, Some(&policy))?;
     webhook.register(cp)?;
+    // KubeVela's controller, with the chart's identity definitions rendered to call this
+    // verifier (the chart's authService.address).
+    let vela = VelaCore::start_with(
+        cp,
+        &json!({"identity": {"authService": {"address": verify_url}}}),
+    )?;
     let traefik = Traefik::start(cp)?;
     let backend = backend::echo(host_ip)?;
     eprintln!(
-        "hydra x2, verifier, webhook, Traefik and backend up in {:.1} s",
+        "hydra x2, verifier, webhook, vela-core, Traefik and backend up in {:.1} s",
         began.elapsed().as_secs_f64()
     );
 
@@ -118,48 +122,33 @@ spec:
         "the webhook binds the gateway's route to the identity Middleware"
     );
 
-    // What KubeVela renders from the stored app: the gateway trait's Ingress (its
-    // Service would select pods; no kubelet runs, so a selector-less Service of the same
-    // name and port, with an EndpointSlice to the backend, stands in for it) and the
-    // identity trait's Middleware.
-    let context = vela_render::context(APP, COMPONENT, &ns);
-    let gateway = vela_render::render(
-        cp.dir(),
-        &vela_render::gateway_template(cp.dir())?,
-        &context,
-        &traits[0]["properties"],
-    )?;
-    let ingress = gateway["ingress"].clone();
-    ensure!(ingress["kind"] == "Ingress", "gateway outputs: {gateway}");
+    // What vela-core renders from the stored app, as its ServiceAccount: the gateway
+    // trait's Service and Ingress (bound to the identity Middleware), and the identity
+    // trait's Middleware, calling the verifier with the rule in its query.
+    let ingress = rendered(&vela, k, &ns, "ingresses.networking.k8s.io", COMPONENT)?;
     assert_eq!(ingress["metadata"]["annotations"][MIDDLEWARES], reference);
-    let rendered_identity = vela_render::render(
-        cp.dir(),
-        &vela_render::identity_template(cp.dir(), &verify_url)?,
-        &context,
-        &traits[1]["properties"],
+    let middleware = rendered(
+        &vela,
+        k,
+        &ns,
+        "middlewares.traefik.io",
+        &format!("{APP}-{COMPONENT}-identity"),
     )?;
-    let middleware = rendered_identity["identity-middleware"].clone();
-    ensure!(
-        middleware["kind"] == "Middleware",
-        "identity outputs: {rendered_identity}"
-    );
     let address = middleware["spec"]["forwardAuth"]["address"]
         .as_str()
         .context("forwardAuth address")?;
-    assert!(address.starts_with(&format!("{verify_url}?provider=oidc&issuer=")));
-    for object in [&middleware, &ingress] {
-        let written = apply_as_vela_core(k, &ns, &labelled(object, &ns))?;
-        eprintln!("KubeVela wrote {}", written.trim());
-    }
-    endpoints::create_service(
-        k,
-        &ns,
-        COMPONENT,
-        "http",
-        8080,
-        host_ip,
-        backend.addr().port(),
-    )?;
+    assert!(
+        address.starts_with(&format!("{verify_url}?provider=oidc&issuer=")),
+        "{address}"
+    );
+    // The gateway's Service selects the component's pods, which never run here (no
+    // kubelet): an EndpointSlice to the backend stands in for the endpoint-slice
+    // controller's.
+    let service = rendered(&vela, k, &ns, "services", COMPONENT)?;
+    let port_name = service["spec"]["ports"][0]["name"]
+        .as_str()
+        .context("the gateway Service's port has no name")?;
+    endpoints::add_endpoint(k, &ns, COMPONENT, port_name, host_ip, backend.addr().port())?;
 
     let client = traefik.client_for(HOST)?;
     let get = |case: &str, token: Option<&str>| -> Result<Answer> {
@@ -356,7 +345,7 @@ spec:
         "request path: every case in {:.1} s",
         began.elapsed().as_secs_f64()
     );
-    drop((hook, backend, traefik, webhook, rogue, idp));
+    drop((hook, backend, traefik, vela, webhook, rogue, idp));
     Ok(())
 }
 
@@ -400,22 +389,33 @@ fn application(identity: &Value) -> Value {
     })
 }
 
-/// `object` with the namespace and the labels KubeVela puts on what it renders.
-fn labelled(object: &Value, ns: &str) -> String {
-    let mut object = object.clone();
-    object["metadata"]["namespace"] = json!(ns);
-    let labels = &mut object["metadata"]["labels"];
-    if !labels.is_object() {
-        *labels = json!({});
+/// The object vela-core renders for the app, once it exists (vela-core's log tail on a
+/// timeout).
+fn rendered(vela: &VelaCore, k: &Kubectl, ns: &str, resource: &str, name: &str) -> Result<Value> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let out = k
+            .run(&[
+                "get",
+                "-n",
+                ns,
+                resource,
+                name,
+                "-o",
+                "json",
+                "--ignore-not-found",
+            ])?
+            .ok()?;
+        if !out.stdout.trim().is_empty() {
+            return Ok(serde_json::from_str(&out.stdout)?);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "vela-core did not render {resource} {ns}/{name} within {SETTLE:?}; its log ends:\n{}",
+            vela.log_tail(40)
+        );
+        thread::sleep(Duration::from_millis(500));
     }
-    for (key, value) in [
-        ("app.oam.dev/name", APP),
-        ("app.oam.dev/namespace", ns),
-        ("app.oam.dev/component", COMPONENT),
-    ] {
-        labels[key] = json!(value);
-    }
-    object.to_string()
 }
 
 /// A forwardAuth Middleware written by hand that names `issuer`, and an IngressRoute on
@@ -449,17 +449,6 @@ fn handmade_route(k: &Kubectl, ns: &str, verify_url: &str, issuer: &str) -> Resu
         k.apply(ns, &route.to_string())?.ok()
     })?;
     Ok(())
-}
-
-/// Applies `manifest` as KubeVela's controller until admitted (the webhook's caches may
-/// lag behind the objects it depends on).
-fn apply_as_vela_core(k: &Kubectl, ns: &str, manifest: &str) -> Result<String> {
-    eventually("apply as vela-core", || {
-        let out = k
-            .run_stdin(&["apply", "-n", ns, "-f", "-", "--as", VELA_CORE], manifest)?
-            .ok()?;
-        Ok(out.stdout)
-    })
 }
 
 /// What Traefik answered.
