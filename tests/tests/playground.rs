@@ -1,6 +1,6 @@
 //! The README's first command, `cargo playground`, does what it says: it prints a
-//! kubeconfig and three things to try, each of them works as printed, and Ctrl-C stops
-//! everything it started.
+//! kubeconfig, a token and what to try, each step works as printed (the request path
+//! through Traefik and the verifier included), and Ctrl-C stops everything it started.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -81,6 +81,8 @@ fn playground_prints_what_to_try_and_each_step_works_then_ctrl_c_stops_everythin
     };
     let kubeconfig = PathBuf::from(exported("KUBECONFIG"));
     let bin_dir = exported("PATH");
+    let token = exported("TOKEN");
+    assert_eq!(token.split('.').count(), 3, "TOKEN is not a JWT: {token}");
     assert!(
         kubeconfig.is_file(),
         "{} is not a file",
@@ -99,13 +101,14 @@ fn playground_prints_what_to_try_and_each_step_works_then_ctrl_c_stops_everythin
             .expect("the folder line"),
     );
 
-    // Run every printed `kubectl ...` line as a user would paste it (with the exports).
+    // Run every printed `kubectl ...` and `curl ...` line as a user would paste it (with
+    // the exports).
     let steps: Vec<&str> = welcome
         .iter()
         .map(|l| l.trim())
-        .filter(|l| l.starts_with("kubectl "))
+        .filter(|l| l.starts_with("kubectl ") || l.starts_with("curl "))
         .collect();
-    assert!(steps.len() >= 4, "too few steps printed: {steps:#?}");
+    assert!(steps.len() >= 8, "too few steps printed: {steps:#?}");
     let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
     let run = |line: &str| {
         let out = Command::new("sh")
@@ -113,6 +116,7 @@ fn playground_prints_what_to_try_and_each_step_works_then_ctrl_c_stops_everythin
             .arg(line)
             .env("KUBECONFIG", &kubeconfig)
             .env("PATH", &path)
+            .env("TOKEN", &token)
             .output()
             .expect("run a printed step");
         (
@@ -122,7 +126,17 @@ fn playground_prints_what_to_try_and_each_step_works_then_ctrl_c_stops_everythin
         )
     };
     for step in &steps {
-        let (ok, text) = run(step);
+        let (mut ok, mut text) = run(step);
+        // Traefik serves a new route within seconds of seeing it; until then it answers
+        // 404, and a person would try again.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while step.starts_with("curl ")
+            && (text.trim() == "404" || text.contains("404 page not found"))
+            && Instant::now() < deadline
+        {
+            thread::sleep(Duration::from_millis(500));
+            (ok, text) = run(step);
+        }
         if step.contains("/bad/") {
             assert!(!ok, "`{step}` was accepted:\n{text}");
             assert!(
@@ -136,6 +150,23 @@ fn playground_prints_what_to_try_and_each_step_works_then_ctrl_c_stops_everythin
             assert!(
                 text.contains("shop-orders-api-identity@kubernetescrd"),
                 "the app was not patched with its identity reference:\n{text}"
+            );
+        }
+        if step.starts_with("curl ") && !step.contains("$TOKEN") {
+            assert_eq!(
+                text.trim(),
+                "401",
+                "`{step}`: Traefik let a request without a token through"
+            );
+        }
+        if step.contains("$TOKEN") {
+            let seen: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("`{step}` did not reach the backend ({e}):\n{text}"));
+            assert!(
+                seen["headers"]["x-forwarded-user"][0]
+                    .as_str()
+                    .is_some_and(|user| !user.is_empty()),
+                "the backend did not see the caller's identity: {seen}"
             );
         }
         if step.contains("oam-traefik routes") {
