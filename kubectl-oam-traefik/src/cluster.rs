@@ -75,15 +75,19 @@ struct Resource {
     kind: &'static str,
     plural: &'static str,
     namespaced: bool,
+    /// Served by few clusters (Traefik v2's group, Gateway API's TCP and TLS routes before
+    /// v1.5): skipped without a note when absent.
+    optional: bool,
 }
 
-const RESOURCES: [Resource; 8] = [
+const RESOURCES: [Resource; 16] = [
     Resource {
         group: "core.oam.dev",
         version: "v1beta1",
         kind: "Application",
         plural: "applications",
         namespaced: true,
+        optional: false,
     },
     Resource {
         group: "networking.k8s.io",
@@ -91,6 +95,7 @@ const RESOURCES: [Resource; 8] = [
         kind: "Ingress",
         plural: "ingresses",
         namespaced: true,
+        optional: false,
     },
     Resource {
         group: "traefik.io",
@@ -98,6 +103,7 @@ const RESOURCES: [Resource; 8] = [
         kind: "IngressRoute",
         plural: "ingressroutes",
         namespaced: true,
+        optional: false,
     },
     Resource {
         group: "gateway.networking.k8s.io",
@@ -105,6 +111,7 @@ const RESOURCES: [Resource; 8] = [
         kind: "HTTPRoute",
         plural: "httproutes",
         namespaced: true,
+        optional: false,
     },
     Resource {
         group: "traefik.io",
@@ -112,6 +119,7 @@ const RESOURCES: [Resource; 8] = [
         kind: "Middleware",
         plural: "middlewares",
         namespaced: true,
+        optional: false,
     },
     Resource {
         group: "networking.k8s.io",
@@ -119,6 +127,7 @@ const RESOURCES: [Resource; 8] = [
         kind: "IngressClass",
         plural: "ingressclasses",
         namespaced: false,
+        optional: false,
     },
     Resource {
         group: "gateway.networking.k8s.io",
@@ -127,6 +136,7 @@ const RESOURCES: [Resource; 8] = [
         plural: "gateways",
         // Routes attach to Gateways in other namespaces: list them everywhere.
         namespaced: false,
+        optional: false,
     },
     Resource {
         group: "gateway.networking.k8s.io",
@@ -134,6 +144,73 @@ const RESOURCES: [Resource; 8] = [
         kind: "GatewayClass",
         plural: "gatewayclasses",
         namespaced: false,
+        optional: false,
+    },
+    Resource {
+        group: "core.oam.dev",
+        version: "v1beta1",
+        kind: "TraitDefinition",
+        plural: "traitdefinitions",
+        // KubeVela reads an app's namespace, then its own: list them everywhere, so that
+        // a trait known only by what its definition renders is seen as exposing a route.
+        namespaced: false,
+        optional: false,
+    },
+    Resource {
+        group: "gateway.networking.k8s.io",
+        version: "v1",
+        kind: "GRPCRoute",
+        plural: "grpcroutes",
+        namespaced: true,
+        optional: false,
+    },
+    Resource {
+        group: "gateway.networking.k8s.io",
+        version: "v1",
+        kind: "TCPRoute",
+        plural: "tcproutes",
+        namespaced: true,
+        optional: true,
+    },
+    Resource {
+        group: "gateway.networking.k8s.io",
+        version: "v1",
+        kind: "TLSRoute",
+        plural: "tlsroutes",
+        namespaced: true,
+        optional: true,
+    },
+    Resource {
+        group: "traefik.io",
+        version: "v1alpha1",
+        kind: "IngressRouteTCP",
+        plural: "ingressroutetcps",
+        namespaced: true,
+        optional: false,
+    },
+    Resource {
+        group: "traefik.containo.us",
+        version: "v1alpha1",
+        kind: "IngressRoute",
+        plural: "ingressroutes",
+        namespaced: true,
+        optional: true,
+    },
+    Resource {
+        group: "traefik.containo.us",
+        version: "v1alpha1",
+        kind: "IngressRouteTCP",
+        plural: "ingressroutetcps",
+        namespaced: true,
+        optional: true,
+    },
+    Resource {
+        group: "traefik.containo.us",
+        version: "v1alpha1",
+        kind: "Middleware",
+        plural: "middlewares",
+        namespaced: true,
+        optional: true,
     },
 ];
 
@@ -192,6 +269,7 @@ pub async fn snapshot(client: &Client, scope: &Scope) -> Result<Snapshot> {
     for (resource, result) in RESOURCES.iter().zip(lists) {
         let items = match result {
             Ok(items) => items,
+            Err(Skip::NotInstalled) if resource.optional => continue,
             Err(Skip::NotInstalled) => {
                 eprintln!(
                     "note: {} ({}/{}) is not served by this cluster; skipped",

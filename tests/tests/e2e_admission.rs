@@ -705,6 +705,70 @@ fn with_the_webhook_down_writes_fail_closed_and_recover_after_restart() {
     assert_ok(&out, "application.core.oam.dev/shop created");
 }
 
+/// A GRPCRoute authenticated through an `ExtensionRef` to an auth Middleware is one of its
+/// users: the webhook watches GRPCRoutes too, and refuses to weaken that Middleware.
+#[test]
+fn a_middleware_that_a_grpc_route_depends_on_cannot_be_weakened() {
+    let _up = webhook_up();
+    let (_, k, ns) = setup("s07-grpc-middleware");
+    apply_ok(k, &ns, &forward_auth("sso"));
+    apply_ok(
+        k,
+        &ns,
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: edge}\nspec:\n  gatewayClassName: traefik\n  listeners: [{name: http, protocol: HTTP, port: 80}]\n",
+    );
+    apply_once_cached(
+        k,
+        &ns,
+        r#"apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata:
+  name: rpc
+spec:
+  parentRefs: [{name: edge}]
+  rules:
+    - filters:
+        - type: ExtensionRef
+          extensionRef: {group: traefik.io, kind: Middleware, name: sso}
+      backendRefs: [{name: api, port: 9090}]
+"#,
+    );
+    let weakened = r#"apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata:
+  name: sso
+spec:
+  headers:
+    customRequestHeaders:
+      X-Trust-Me: "yes"
+"#;
+    let out = eventually("weakening refused", || {
+        let out = k
+            .run_stdin(
+                &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
+                weakened,
+            )
+            .map_err(|e| e.to_string())?;
+        if out.success() {
+            Err(printed(&out))
+        } else {
+            Ok(out)
+        }
+    });
+    assert_denied(
+        &out,
+        &[
+            "OT008",
+            &format!("GRPCRoute {ns}/rpc"),
+            "would leave them open",
+        ],
+    );
+    let out = k
+        .run(&["delete", "-n", &ns, "middleware", "sso"])
+        .expect("kubectl runs");
+    assert_denied(&out, &["OT008", "deleting it would leave them open"]);
+}
+
 // Hostile writes the trust model refuses, through the real API server.
 #[test]
 fn hostile_writes_are_refused_whatever_they_claim() {

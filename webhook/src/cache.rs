@@ -3,7 +3,7 @@
 //! those views. A kind answers `Unknown` until its first sync; after a broken watch it
 //! keeps answering from the last state seen (stale) while it re-lists, and says so.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -43,11 +43,18 @@ pub enum Watched {
     GatewayClass,
     /// KubeVela TraitDefinitions: which traits render routes.
     TraitDefinition,
+    /// Gateway API GRPCRoutes (they attach Middlewares through `ExtensionRef` filters).
+    GrpcRoute,
+    /// Traefik v2's `traefik.containo.us` Middlewares, which Traefik v2 files under the
+    /// same keys as `traefik.io` ones.
+    LegacyMiddleware,
+    /// Traefik v2's `traefik.containo.us` IngressRoutes.
+    LegacyIngressRoute,
 }
 
 impl Watched {
-    /// Every watched kind.
-    pub const ALL: [Watched; 9] = [
+    /// Every watched kind, in declaration order (a cache's index in the list).
+    pub const ALL: [Watched; 12] = [
         Watched::Application,
         Watched::Middleware,
         Watched::Ingress,
@@ -57,7 +64,22 @@ impl Watched {
         Watched::Gateway,
         Watched::GatewayClass,
         Watched::TraitDefinition,
+        Watched::GrpcRoute,
+        Watched::LegacyMiddleware,
+        Watched::LegacyIngressRoute,
     ];
+
+    /// The kinds of route that attach (HTTP) Middlewares.
+    const ROUTES: [Watched; 5] = [
+        Watched::Ingress,
+        Watched::IngressRoute,
+        Watched::LegacyIngressRoute,
+        Watched::HttpRoute,
+        Watched::GrpcRoute,
+    ];
+
+    /// The kinds of Middleware, in the order a name is looked up.
+    const MIDDLEWARES: [Watched; 2] = [Watched::Middleware, Watched::LegacyMiddleware];
 
     /// group, version, kind, plural.
     fn gvkp(self) -> (&'static str, &'static str, &'static str, &'static str) {
@@ -81,6 +103,19 @@ impl Watched {
                 "TraitDefinition",
                 "traitdefinitions",
             ),
+            Watched::GrpcRoute => ("gateway.networking.k8s.io", "v1", "GRPCRoute", "grpcroutes"),
+            Watched::LegacyMiddleware => (
+                "traefik.containo.us",
+                "v1alpha1",
+                "Middleware",
+                "middlewares",
+            ),
+            Watched::LegacyIngressRoute => (
+                "traefik.containo.us",
+                "v1alpha1",
+                "IngressRoute",
+                "ingressroutes",
+            ),
         }
     }
 
@@ -99,6 +134,16 @@ impl Watched {
     /// The kind as Kubernetes spells it.
     pub fn kind(self) -> &'static str {
         self.gvkp().2
+    }
+
+    /// The kind and its group where the kind alone is ambiguous (`Middleware.traefik.containo.us`),
+    /// for `/readyz`, metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Watched::LegacyMiddleware => "Middleware.traefik.containo.us",
+            Watched::LegacyIngressRoute => "IngressRoute.traefik.containo.us",
+            other => other.kind(),
+        }
     }
 
     fn bit(self) -> u16 {
@@ -131,21 +176,28 @@ pub(crate) enum View {
 impl View {
     fn parse(what: Watched, namespace: &str, value: &Value) -> View {
         let parsed = match what {
-            Watched::Middleware => from_value::<Middleware>(value).ok().map(|mut m| {
-                m.metadata.namespace = Some(namespace.to_string());
-                let key = naming::crd_key(namespace, &m.metadata.name);
-                View::Middleware {
-                    middleware: Arc::new(m),
-                    key,
-                }
-            }),
+            Watched::Middleware | Watched::LegacyMiddleware => {
+                from_value::<Middleware>(value).ok().map(|mut m| {
+                    m.metadata.namespace = Some(namespace.to_string());
+                    let key = naming::crd_key(namespace, &m.metadata.name);
+                    View::Middleware {
+                        middleware: Arc::new(m),
+                        key,
+                    }
+                })
+            }
             Watched::Application => Application::from_value(value)
                 .ok()
                 .map(|a| View::Application(Arc::new(a))),
-            Watched::Ingress | Watched::IngressRoute | Watched::HttpRoute => {
+            Watched::Ingress
+            | Watched::IngressRoute
+            | Watched::LegacyIngressRoute
+            | Watched::HttpRoute
+            | Watched::GrpcRoute => {
                 let kind = match what {
                     Watched::Ingress => Kind::Ingress,
-                    Watched::IngressRoute => Kind::IngressRoute,
+                    Watched::IngressRoute | Watched::LegacyIngressRoute => Kind::IngressRoute,
+                    Watched::GrpcRoute => Kind::GrpcRoute,
                     _ => Kind::HttpRoute,
                 };
                 Object::parse(kind, value).ok().map(|route| View::Route {
@@ -172,7 +224,7 @@ impl View {
         };
         parsed.unwrap_or_else(|| {
             tracing::debug!(
-                kind = what.kind(),
+                kind = what.name(),
                 namespace,
                 "cached object does not fit its typed view; its lookups stay unanswered"
             );
@@ -182,12 +234,103 @@ impl View {
 }
 
 /// Typed views by namespace (empty for cluster-scoped kinds), then name.
-pub(crate) type Objects = HashMap<String, HashMap<String, View>>;
+type Objects = HashMap<String, HashMap<String, View>>;
+
+/// A namespace and a name.
+type Id = (String, String);
+
+impl View {
+    /// The Traefik keys this view is found by: a Middleware's own key, or the keys of the
+    /// Middlewares a route attaches.
+    fn keys(&self) -> &[String] {
+        match self {
+            View::Middleware { key, .. } => std::slice::from_ref(key),
+            View::Route { keys, .. } => keys,
+            _ => &[],
+        }
+    }
+}
+
+/// One kind's objects, and an index from Traefik keys to the objects found by them, so
+/// that "which routes use this Middleware" and "which Middlewares are filed under this
+/// key" cost a lookup, not a scan of the kind.
+#[derive(Default)]
+pub(crate) struct Store {
+    objects: Objects,
+    by_key: HashMap<String, BTreeSet<Id>>,
+}
+
+impl Store {
+    fn insert(&mut self, namespace: String, name: String, view: View) {
+        let id = (namespace, name);
+        for key in view.keys() {
+            self.by_key
+                .entry(key.clone())
+                .or_default()
+                .insert(id.clone());
+        }
+        let (namespace, name) = id;
+        let old = self
+            .objects
+            .entry(namespace.clone())
+            .or_default()
+            .insert(name.clone(), view);
+        if let Some(old) = old {
+            let id = (namespace, name);
+            let kept = self.objects[&id.0][&id.1].keys();
+            for key in old.keys().iter().filter(|k| !kept.contains(k)) {
+                unindex(&mut self.by_key, key, &id);
+            }
+        }
+    }
+
+    fn remove(&mut self, namespace: &str, name: &str) {
+        let Some(names) = self.objects.get_mut(namespace) else {
+            return;
+        };
+        let Some(old) = names.remove(name) else {
+            return;
+        };
+        if names.is_empty() {
+            self.objects.remove(namespace);
+        }
+        let id = (namespace.to_string(), name.to_string());
+        for key in old.keys() {
+            unindex(&mut self.by_key, key, &id);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.objects.values().map(HashMap::len).sum()
+    }
+
+    fn view(&self, id: &Id) -> Option<&View> {
+        self.objects.get(&id.0).and_then(|names| names.get(&id.1))
+    }
+
+    /// The views found by `key`, in namespace and name order.
+    fn under(&self, key: &str) -> impl Iterator<Item = &View> {
+        self.by_key
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.view(id))
+    }
+}
+
+fn unindex(by_key: &mut HashMap<String, BTreeSet<Id>>, key: &str, id: &Id) {
+    if let Some(ids) = by_key.get_mut(key) {
+        ids.remove(id);
+        if ids.is_empty() {
+            by_key.remove(key);
+        }
+    }
+}
 
 /// One kind's cache: its views and where it stands.
 pub(crate) struct Cache {
     pub(crate) what: Watched,
-    objects: RwLock<Objects>,
+    store: RwLock<Store>,
     pub(crate) status: Status,
 }
 
@@ -195,13 +338,13 @@ impl Cache {
     fn new(what: Watched) -> Self {
         Self {
             what,
-            objects: RwLock::new(Objects::new()),
+            store: RwLock::new(Store::default()),
             status: Status::default(),
         }
     }
 
-    /// Parse `o` and add (or replace) it in `objects`.
-    pub(crate) fn insert_into(&self, objects: &mut Objects, o: &DynamicObject) {
+    /// Parse `o` and add (or replace) it in `store`.
+    pub(crate) fn insert_into(&self, store: &mut Store, o: &DynamicObject) {
         let Some(name) = o.metadata.name.clone() else {
             return;
         };
@@ -213,13 +356,13 @@ impl Cache {
             }
             Err(_) => View::Unreadable,
         };
-        objects.entry(namespace).or_default().insert(name, view);
+        store.insert(namespace, name, view);
     }
 
     /// Add or replace one object.
     pub(crate) fn apply(&self, o: &DynamicObject) {
-        let mut objects = self.objects.write().unwrap_or_else(|p| p.into_inner());
-        self.insert_into(&mut objects, o);
+        let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
+        self.insert_into(&mut store, o);
     }
 
     /// Remove one object.
@@ -228,20 +371,27 @@ impl Cache {
         let Some(name) = &o.metadata.name else {
             return;
         };
-        let mut objects = self.objects.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(names) = objects.get_mut(&namespace) {
-            names.remove(name);
-            if names.is_empty() {
-                objects.remove(&namespace);
-            }
-        }
+        let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
+        store.remove(&namespace, name);
     }
 
     /// Replace everything with a fresh list; returns how many objects it holds.
-    pub(crate) fn replace(&self, fresh: Objects) -> usize {
-        let count = fresh.values().map(HashMap::len).sum();
-        *self.objects.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+    pub(crate) fn replace(&self, fresh: Store) -> usize {
+        let count = fresh.len();
+        *self.store.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         count
+    }
+
+    /// The views found by `key`, mapped by `pick`: `Unknown` until the kind has synced;
+    /// nothing when the kind is not served by the cluster.
+    fn under<T>(&self, key: &str, pick: impl Fn(&View) -> Option<T>) -> Answer<Vec<T>> {
+        match self.status.phase() {
+            p if p.answers() => {}
+            Phase::Absent => return Answer::Found(Vec::new()),
+            _ => return Answer::Unknown,
+        }
+        let store = self.store.read().unwrap_or_else(|p| p.into_inner());
+        Answer::Found(store.under(key).filter_map(pick).collect())
     }
 
     fn get<T>(
@@ -253,8 +403,9 @@ impl Cache {
         if !self.status.phase().answers() {
             return Answer::Unknown;
         }
-        let objects = self.objects.read().unwrap_or_else(|p| p.into_inner());
-        match objects
+        let store = self.store.read().unwrap_or_else(|p| p.into_inner());
+        match store
+            .objects
             .get(namespace.unwrap_or_default())
             .and_then(|names| names.get(name))
         {
@@ -290,7 +441,7 @@ impl ClusterCache {
             .iter()
             .map(|&what| {
                 let cache = Arc::new(Cache::new(what));
-                metrics.cache_phase(what.kind(), Phase::Pending);
+                metrics.cache_phase(what.name(), Phase::Pending);
                 tokio::spawn(relist::run(
                     cache.clone(),
                     client.clone(),
@@ -332,7 +483,7 @@ impl ClusterCache {
     pub fn snapshots(&self) -> Vec<Snapshot> {
         self.caches
             .iter()
-            .map(|c| c.status.snapshot(c.what.kind()))
+            .map(|c| c.status.snapshot(c.what.name()))
             .collect()
     }
 
@@ -341,7 +492,7 @@ impl ClusterCache {
         self.caches
             .iter()
             .filter(|c| !c.status.phase().settled())
-            .map(|c| c.what.kind())
+            .map(|c| c.what.name())
             .collect()
     }
 
@@ -357,21 +508,14 @@ impl ClusterCache {
     fn routes_using(&self, namespace: &str, name: &str) -> Answer<Vec<PolicyRef>> {
         let wanted = naming::crd_key(namespace, name);
         let mut found = Vec::new();
-        for what in [Watched::Ingress, Watched::IngressRoute, Watched::HttpRoute] {
-            let cache = self.cache(what);
-            match cache.status.phase() {
-                p if p.answers() => {}
-                // No such resource in the cluster, so no route of this kind uses it.
-                Phase::Absent => continue,
+        for what in Watched::ROUTES {
+            let routes = self.cache(what).under(&wanted, |view| match view {
+                View::Route { reference, .. } => Some(reference.clone()),
+                _ => None,
+            });
+            match routes {
+                Answer::Found(routes) => found.extend(routes),
                 _ => return Answer::Unknown,
-            }
-            let objects = cache.objects.read().unwrap_or_else(|p| p.into_inner());
-            for view in objects.values().flat_map(HashMap::values) {
-                if let View::Route { reference, keys } = view
-                    && keys.contains(&wanted)
-                {
-                    found.push(reference.clone());
-                }
             }
         }
         Answer::Found(found)
@@ -384,9 +528,9 @@ impl ClusterCache {
         if !cache.status.phase().answers() {
             return Answer::Unknown;
         }
-        let objects = cache.objects.read().unwrap_or_else(|p| p.into_inner());
+        let store = cache.store.read().unwrap_or_else(|p| p.into_inner());
         let mut found = false;
-        for names in objects.values() {
+        for names in store.objects.values() {
             match names.get(name) {
                 Some(View::RendersRoute(true)) => return Answer::Found(true),
                 Some(_) => found = true,
@@ -400,25 +544,43 @@ impl ClusterCache {
         }
     }
 
-    /// Every Middleware Traefik files under `key`, in any namespace.
+    /// Every Middleware Traefik files under `key`, in any namespace and either group.
     fn middlewares_under(&self, key: &str) -> Answer<Vec<Arc<Middleware>>> {
-        let cache = self.cache(Watched::Middleware);
-        match cache.status.phase() {
-            p if p.answers() => {}
-            // Without the Middleware CRD no Middleware can exist, and Traefik has none either.
-            Phase::Absent => return Answer::Found(Vec::new()),
-            _ => return Answer::Unknown,
-        }
-        let objects = cache.objects.read().unwrap_or_else(|p| p.into_inner());
-        let found = objects
-            .values()
-            .flat_map(HashMap::values)
-            .filter_map(|view| match view {
-                View::Middleware { middleware, key: k } if k == key => Some(middleware.clone()),
+        let mut found = Vec::new();
+        for what in Watched::MIDDLEWARES {
+            let middlewares = self.cache(what).under(key, |view| match view {
+                View::Middleware { middleware, .. } => Some(middleware.clone()),
                 _ => None,
-            })
-            .collect();
+            });
+            match middlewares {
+                Answer::Found(middlewares) => found.extend(middlewares),
+                _ => return Answer::Unknown,
+            }
+        }
         Answer::Found(found)
+    }
+
+    /// The Middleware `namespace/name`: the `traefik.io` one, else Traefik v2's
+    /// `traefik.containo.us` one when that group is served.
+    fn middleware_named(&self, namespace: &str, name: &str) -> Answer<Arc<Middleware>> {
+        let pick = |v: &View| match v {
+            View::Middleware { middleware, .. } => Some(middleware.clone()),
+            _ => None,
+        };
+        let current = self
+            .cache(Watched::Middleware)
+            .get(Some(namespace), name, pick);
+        if matches!(current, Answer::Found(_)) {
+            return current;
+        }
+        let legacy = self.cache(Watched::LegacyMiddleware);
+        if legacy.status.phase() == Phase::Absent {
+            return current;
+        }
+        match legacy.get(Some(namespace), name, pick) {
+            Answer::Missing => current,
+            other => other,
+        }
     }
 }
 
@@ -447,7 +609,7 @@ impl Consulted<'_> {
                         .stale_since()
                         .map(crate::cache_status::rfc3339)
                         .unwrap_or_default();
-                    format!("{} stale since {since}", w.kind())
+                    format!("{} stale since {since}", w.name())
                 })
             })
             .collect()
@@ -456,15 +618,16 @@ impl Consulted<'_> {
 
 impl Lookup for Consulted<'_> {
     fn middleware(&self, namespace: &str, name: &str) -> Answer<Arc<Middleware>> {
-        self.ask(Watched::Middleware)
-            .get(Some(namespace), name, |v| match v {
-                View::Middleware { middleware, .. } => Some(middleware.clone()),
-                _ => None,
-            })
+        for what in Watched::MIDDLEWARES {
+            self.ask(what);
+        }
+        self.cache.middleware_named(namespace, name)
     }
 
     fn middlewares_by_key(&self, key: &str) -> Answer<Vec<Arc<Middleware>>> {
-        self.ask(Watched::Middleware);
+        for what in Watched::MIDDLEWARES {
+            self.ask(what);
+        }
         self.cache.middlewares_under(key)
     }
 
@@ -477,7 +640,7 @@ impl Lookup for Consulted<'_> {
     }
 
     fn routes_using_middleware(&self, namespace: &str, name: &str) -> Answer<Vec<PolicyRef>> {
-        for what in [Watched::Ingress, Watched::IngressRoute, Watched::HttpRoute] {
+        for what in Watched::ROUTES {
             self.ask(what);
         }
         self.cache.routes_using(namespace, name)
@@ -616,5 +779,137 @@ mod tests {
 
         c.cache(Watched::Middleware).delete(&mw);
         assert_eq!(c.middleware("shop", "sso"), Answer::Missing);
+    }
+
+    fn synced_cluster() -> ClusterCache {
+        let c = cluster(
+            Watched::ALL
+                .iter()
+                .map(|&w| Arc::new(Cache::new(w)))
+                .collect(),
+        );
+        for w in Watched::ALL {
+            c.cache(w).status.set(Phase::Synced, None);
+        }
+        c
+    }
+
+    fn ingress(name: &str, middlewares: &str) -> DynamicObject {
+        object(json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": name, "namespace": "shop",
+                "annotations": {"traefik.ingress.kubernetes.io/router.middlewares": middlewares}},
+            "spec": {"ingressClassName": "traefik"}
+        }))
+    }
+
+    fn names(answer: Answer<Vec<PolicyRef>>) -> Vec<String> {
+        answer
+            .found()
+            .expect("found")
+            .into_iter()
+            .map(|r| format!("{}/{}", r.kind, r.name))
+            .collect()
+    }
+
+    #[test]
+    fn the_key_index_follows_updates_deletes_and_relists() {
+        let c = synced_cluster();
+        let ingresses = c.cache(Watched::Ingress);
+        ingresses.apply(&ingress("a", "shop-sso@kubernetescrd"));
+        ingresses.apply(&ingress(
+            "b",
+            "shop-sso@kubernetescrd,shop-headers@kubernetescrd",
+        ));
+        assert_eq!(
+            names(c.routes_using_middleware("shop", "sso")),
+            ["Ingress/a", "Ingress/b"]
+        );
+        // An update that drops the reference drops the route from the key's list.
+        ingresses.apply(&ingress("a", "shop-headers@kubernetescrd"));
+        assert_eq!(
+            names(c.routes_using_middleware("shop", "sso")),
+            ["Ingress/b"]
+        );
+        assert_eq!(
+            names(c.routes_using_middleware("shop", "headers")),
+            ["Ingress/a", "Ingress/b"]
+        );
+        ingresses.delete(&ingress("b", ""));
+        assert!(names(c.routes_using_middleware("shop", "sso")).is_empty());
+        assert_eq!(
+            names(c.routes_using_middleware("shop", "headers")),
+            ["Ingress/a"]
+        );
+        // A relist replaces the index with the fresh list's.
+        let mut fresh = Store::default();
+        ingresses.insert_into(&mut fresh, &ingress("c", "shop-sso@kubernetescrd"));
+        assert_eq!(ingresses.replace(fresh), 1);
+        assert_eq!(
+            names(c.routes_using_middleware("shop", "sso")),
+            ["Ingress/c"]
+        );
+        assert!(names(c.routes_using_middleware("shop", "headers")).is_empty());
+    }
+
+    #[test]
+    fn grpc_routes_and_traefik_v2_ingress_routes_count_as_users_of_a_middleware() {
+        let c = synced_cluster();
+        c.cache(Watched::GrpcRoute).apply(&object(json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+            "metadata": {"name": "rpc", "namespace": "shop"},
+            "spec": {"rules": [{"filters": [{"type": "ExtensionRef",
+                "extensionRef": {"group": "traefik.io", "kind": "Middleware", "name": "sso"}}]}]}
+        })));
+        c.cache(Watched::LegacyIngressRoute).apply(&object(json!({
+            "apiVersion": "traefik.containo.us/v1alpha1", "kind": "IngressRoute",
+            "metadata": {"name": "v2", "namespace": "shop"},
+            "spec": {"routes": [{"match": "Host(`v2.example.com`)", "kind": "Rule",
+                "middlewares": [{"name": "sso"}], "services": [{"name": "web", "port": 80}]}]}
+        })));
+        assert_eq!(
+            names(c.routes_using_middleware("shop", "sso")),
+            ["IngressRoute/v2", "GRPCRoute/rpc"]
+        );
+        // A kind that has not synced yet leaves the answer open.
+        c.cache(Watched::GrpcRoute).status.set(Phase::Pending, None);
+        assert_eq!(c.routes_using_middleware("shop", "sso"), Answer::Unknown);
+        // A kind the cluster does not serve holds no route.
+        c.cache(Watched::GrpcRoute).status.set(Phase::Absent, None);
+        assert_eq!(
+            names(c.routes_using_middleware("shop", "sso")),
+            ["IngressRoute/v2"]
+        );
+    }
+
+    #[test]
+    fn a_traefik_v2_middleware_answers_when_the_traefik_io_group_has_none() {
+        let c = synced_cluster();
+        let legacy = object(json!({
+            "apiVersion": "traefik.containo.us/v1alpha1", "kind": "Middleware",
+            "metadata": {"name": "sso", "namespace": "shop"},
+            "spec": {"forwardAuth": {"address": "https://auth.example.com/verify"}}
+        }));
+        assert_eq!(c.middleware("shop", "sso"), Answer::Missing);
+        c.cache(Watched::LegacyMiddleware).apply(&legacy);
+        assert!(matches!(c.middleware("shop", "sso"), Answer::Found(_)));
+        assert_eq!(
+            c.middlewares_by_key("shop-sso").found().map(|m| m.len()),
+            Some(1)
+        );
+        // Not synced: not Missing, but open.
+        c.cache(Watched::LegacyMiddleware)
+            .status
+            .set(Phase::Pending, None);
+        assert_eq!(c.middleware("shop", "other"), Answer::Unknown);
+        // Not served (Traefik v3 clusters): the traefik.io answer stands.
+        c.cache(Watched::LegacyMiddleware)
+            .status
+            .set(Phase::Absent, None);
+        assert_eq!(c.middleware("shop", "other"), Answer::Missing);
+        assert_eq!(
+            c.middlewares_by_key("shop-sso").found().map(|m| m.len()),
+            Some(0)
+        );
     }
 }

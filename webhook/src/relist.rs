@@ -12,7 +12,7 @@ use kube::api::{Api, DynamicObject};
 use kube::runtime::watcher::{self, Event};
 use tokio::sync::Notify;
 
-use crate::cache::{Cache, Objects};
+use crate::cache::{Cache, Store};
 use crate::cache_status::Phase;
 use crate::log::chain;
 use crate::metrics::Metrics;
@@ -80,20 +80,20 @@ pub(crate) async fn run(
         answering = answered;
         let wait = match ended {
             Ended::Expired(error) => {
-                tracing::debug!(kind = what.kind(), url = %url, error = %error, "watch expired; listing afresh");
+                tracing::debug!(kind = what.name(), url = %url, error = %error, "watch expired; listing afresh");
                 FIRST_RETRY
             }
             Ended::Unavailable(phase, error) if !ever_synced => {
                 if cache.status.phase() != phase {
                     match phase {
                         Phase::Absent => tracing::warn!(
-                            kind = what.kind(),
+                            kind = what.name(),
                             url = %url,
                             "the API server does not serve this resource (CRD not installed?): its lookups stay unanswered; checking again every {} s",
                             UNAVAILABLE_RETRY.as_secs()
                         ),
                         _ => tracing::warn!(
-                            kind = what.kind(),
+                            kind = what.name(),
                             url = %url,
                             error = %error,
                             "not allowed to list this resource (RBAC): its lookups stay unanswered; checking again every {} s",
@@ -111,7 +111,7 @@ pub(crate) async fn run(
                     failing_since = Some(Instant::now());
                     if ever_synced {
                         tracing::warn!(
-                            kind = what.kind(),
+                            kind = what.name(),
                             url = %url,
                             error = %error,
                             "watch broke; lookups answer from the last state seen (stale) until a fresh list succeeds; retrying every {} s at most",
@@ -119,7 +119,7 @@ pub(crate) async fn run(
                         );
                     } else {
                         tracing::warn!(
-                            kind = what.kind(),
+                            kind = what.name(),
                             url = %url,
                             error = %error,
                             "cannot list this resource; its lookups stay unanswered until it can; retrying every {} s at most",
@@ -127,10 +127,13 @@ pub(crate) async fn run(
                         );
                     }
                 }
-                let phase = if ever_synced {
-                    Phase::Stale
-                } else {
-                    Phase::Pending
+                let phase = match cache.status.phase() {
+                    _ if ever_synced => Phase::Stale,
+                    // The API server said it does not serve the kind, or forbids it; while
+                    // it cannot be reached, nothing can create such objects either: that
+                    // answer stands (a settled cache), it does not turn into "not synced".
+                    known @ (Phase::Absent | Phase::Forbidden) => known,
+                    _ => Phase::Pending,
                 };
                 set(&cache, &changed, &metrics, phase, Some(error));
                 let wait = retry;
@@ -155,10 +158,10 @@ async fn watch_once(
     let what = cache.what;
     let config = watcher::Config::default().timeout(WATCH_SECONDS);
     let mut stream = std::pin::pin!(watcher::watcher(api.clone(), config));
-    let mut fresh: Option<Objects> = None;
+    let mut fresh: Option<Store> = None;
     while let Some(event) = stream.next().await {
         match event {
-            Ok(Event::Init) => fresh = Some(Objects::new()),
+            Ok(Event::Init) => fresh = Some(Store::default()),
             Ok(Event::InitApply(o)) => {
                 if let Some(fresh) = fresh.as_mut() {
                     cache.insert_into(fresh, &o);
@@ -169,22 +172,22 @@ async fn watch_once(
                 let before = set(cache, changed, metrics, Phase::Synced, None);
                 match (before, failing_since.take()) {
                     (Phase::Pending, _) => {
-                        tracing::info!(kind = what.kind(), objects = count, "watch cache synced")
+                        tracing::info!(kind = what.name(), objects = count, "watch cache synced")
                     }
                     (_, Some(since)) => tracing::info!(
-                        kind = what.kind(),
+                        kind = what.name(),
                         objects = count,
                         stale_seconds = since.elapsed().as_secs(),
                         "watch cache re-synced: lookups are current again"
                     ),
                     _ => tracing::debug!(
-                        kind = what.kind(),
+                        kind = what.name(),
                         objects = count,
                         "watch cache re-listed"
                     ),
                 }
                 if *ever_synced {
-                    metrics.relist(what.kind());
+                    metrics.relist(what.name());
                 }
                 *ever_synced = true;
                 *retry = FIRST_RETRY;
@@ -223,7 +226,7 @@ fn set(
 ) -> Phase {
     let before = cache.status.set(phase, error);
     if before != phase {
-        metrics.cache_phase(cache.what.kind(), phase);
+        metrics.cache_phase(cache.what.name(), phase);
         changed.notify_waiters();
     }
     before
