@@ -112,6 +112,28 @@ impl Kubectl {
         serde_json::from_str(&out.stdout).context("kubectl get printed no JSON")
     }
 
+    /// The stored object, or `None` while it does not exist.
+    pub fn find_json(&self, namespace: &str, resource: &str, name: &str) -> Result<Option<Value>> {
+        let out = self
+            .run(&[
+                "get",
+                "-n",
+                namespace,
+                resource,
+                name,
+                "-o",
+                "json",
+                "--ignore-not-found",
+            ])?
+            .ok()?;
+        if out.stdout.trim().is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            serde_json::from_str(&out.stdout).context("kubectl get printed no JSON")?,
+        ))
+    }
+
     /// Creates namespace `name` with `labels` (`key=value`).
     pub fn create_namespace(&self, name: &str, labels: &[&str]) -> Result<()> {
         self.run(&["create", "namespace", name])?.ok()?;

@@ -7,6 +7,7 @@
 //! is stopped when its owner is dropped, when the test binary exits, or when the test
 //! binary is killed. See `tests/harness/README.md`.
 
+pub mod admission;
 pub mod apiserver;
 pub mod backend;
 pub mod binaries;

@@ -27,7 +27,8 @@ pub struct Webhook {
     port: u16,
     tls: PemFiles,
     policy: Option<PathBuf>,
-    kubeconfig: PathBuf,
+    /// The cluster it watches; `None`: `--no-cluster`.
+    kubeconfig: Option<PathBuf>,
     ca_file: PathBuf,
     log: PathBuf,
     process: Option<Process>,
@@ -43,6 +44,15 @@ impl Webhook {
         Ok(webhook)
     }
 
+    /// Like [`start`](Self::start), but `--no-cluster`: no watch caches, lookups of other
+    /// objects unanswered (the certificate still comes from `cp`'s CA).
+    pub fn start_no_cluster(cp: &ControlPlane, policy: Option<&str>) -> Result<Self> {
+        let mut webhook = Self::new(cp, policy, None)?;
+        webhook.launch()?;
+        webhook.wait_ready()?;
+        Ok(webhook)
+    }
+
     /// Like [`start`](Self::start), watching the cluster through `kubeconfig` (the control
     /// plane's by default), and without waiting for `/readyz`.
     pub fn spawn(
@@ -50,6 +60,15 @@ impl Webhook {
         policy: Option<&str>,
         kubeconfig: Option<&Path>,
     ) -> Result<Self> {
+        let kubeconfig = kubeconfig.unwrap_or(cp.kubeconfig()).to_owned();
+        let mut webhook = Self::new(cp, policy, Some(kubeconfig))?;
+        webhook.launch()?;
+        Ok(webhook)
+    }
+
+    /// A stopped webhook: its port, certificate and policy file made, watching
+    /// `kubeconfig`'s cluster (none: `--no-cluster`).
+    fn new(cp: &ControlPlane, policy: Option<&str>, kubeconfig: Option<PathBuf>) -> Result<Self> {
         let bin = binary()?;
         let port = free_port()?;
         let dir = cp.dir().join(format!("webhook-{port}"));
@@ -66,18 +85,16 @@ impl Webhook {
             }
             None => None,
         };
-        let mut webhook = Self {
+        Ok(Self {
             bin,
             port,
             tls,
             policy,
-            kubeconfig: kubeconfig.unwrap_or(cp.kubeconfig()).to_owned(),
+            kubeconfig,
             ca_file: cp.ca_file().to_owned(),
             log: dir.join("webhook.log"),
             process: None,
-        };
-        webhook.launch()?;
-        Ok(webhook)
+        })
     }
 
     /// Waits until `/readyz` answers 200.
@@ -138,7 +155,7 @@ impl Webhook {
     fn launch(&mut self) -> Result<()> {
         self.stop();
         let listen = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let mut cmd = command(&self.bin, listen, &self.tls, &self.kubeconfig);
+        let mut cmd = command(&self.bin, listen, &self.tls, self.kubeconfig.as_deref());
         if let Some(policy) = &self.policy {
             cmd.arg("--policy").arg(policy);
         }
@@ -164,19 +181,26 @@ impl Webhook {
     }
 }
 
-/// The webhook `bin` serving on `listen` with `tls`, watching the cluster of `kubeconfig`,
-/// in [`WEBHOOK_NAMESPACE`], logging at info.
-pub fn command(bin: &Path, listen: SocketAddr, tls: &PemFiles, kubeconfig: &Path) -> Command {
+/// The webhook `bin` serving on `listen` with `tls`, watching the cluster of `kubeconfig`
+/// (`--no-cluster` without one), in [`WEBHOOK_NAMESPACE`], logging at info.
+pub fn command(
+    bin: &Path,
+    listen: SocketAddr,
+    tls: &PemFiles,
+    kubeconfig: Option<&Path>,
+) -> Command {
     let mut cmd = Command::new(bin);
     cmd.arg("--listen")
         .arg(listen.to_string())
         .arg("--tls-cert")
         .arg(&tls.cert)
         .arg("--tls-key")
-        .arg(&tls.key)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--namespace")
+        .arg(&tls.key);
+    match kubeconfig {
+        Some(kubeconfig) => cmd.arg("--kubeconfig").arg(kubeconfig),
+        None => cmd.arg("--no-cluster"),
+    };
+    cmd.arg("--namespace")
         .arg(WEBHOOK_NAMESPACE)
         .env("RUST_LOG", "info");
     cmd

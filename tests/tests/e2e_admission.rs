@@ -437,6 +437,36 @@ metadata:
 }
 
 // 7.
+/// `sso` turned into a headers Middleware: no longer auth.
+const WEAKENED_SSO: &str = r#"apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata:
+  name: sso
+spec:
+  headers:
+    customRequestHeaders:
+      X-Trust-Me: "yes"
+"#;
+
+/// Probes [`WEAKENED_SSO`] with a server-side dry run until the webhook's caches know the
+/// routes that use `sso` and refuse it (a real apply that slipped through would change
+/// the object under test); returns the refusal.
+fn weakening_refused(k: &Kubectl, ns: &str) -> Output {
+    eventually("weakening refused", || {
+        let out = k
+            .run_stdin(
+                &["apply", "--dry-run=server", "-n", ns, "-f", "-"],
+                WEAKENED_SSO,
+            )
+            .map_err(|e| e.to_string())?;
+        if out.success() {
+            Err(printed(&out))
+        } else {
+            Ok(out)
+        }
+    })
+}
+
 #[test]
 fn auth_middleware_in_use_cannot_be_weakened_or_deleted() {
     let _up = webhook_up();
@@ -460,30 +490,8 @@ spec:
           port: 8080
 "#,
     );
-    let weakened = r#"apiVersion: traefik.io/v1alpha1
-kind: Middleware
-metadata:
-  name: sso
-spec:
-  headers:
-    customRequestHeaders:
-      X-Trust-Me: "yes"
-"#;
-    // Probe with a server-side dry run until the webhook's caches know the route: a
-    // real apply that slipped through would change the object under test.
-    let out = eventually("weakening refused", || {
-        let out = k
-            .run_stdin(
-                &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
-                weakened,
-            )
-            .map_err(|e| e.to_string())?;
-        if out.success() {
-            Err(printed(&out))
-        } else {
-            Ok(out)
-        }
-    });
+
+    let out = weakening_refused(k, &ns);
     assert_denied(
         &out,
         &[
@@ -493,7 +501,7 @@ spec:
         ],
     );
 
-    let out = k.apply(&ns, weakened).expect("kubectl runs");
+    let out = k.apply(&ns, WEAKENED_SSO).expect("kubectl runs");
     assert_denied(&out, &["OT008", &format!("{ns}/api")]);
     let out = k
         .run(&["delete", "-n", &ns, "middleware", "sso"])
@@ -733,28 +741,8 @@ spec:
       backendRefs: [{name: api, port: 9090}]
 "#,
     );
-    let weakened = r#"apiVersion: traefik.io/v1alpha1
-kind: Middleware
-metadata:
-  name: sso
-spec:
-  headers:
-    customRequestHeaders:
-      X-Trust-Me: "yes"
-"#;
-    let out = eventually("weakening refused", || {
-        let out = k
-            .run_stdin(
-                &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
-                weakened,
-            )
-            .map_err(|e| e.to_string())?;
-        if out.success() {
-            Err(printed(&out))
-        } else {
-            Ok(out)
-        }
-    });
+
+    let out = weakening_refused(k, &ns);
     assert_denied(
         &out,
         &[

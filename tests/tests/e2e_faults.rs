@@ -13,6 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use oam_traefik_e2e::admission::review;
 use oam_traefik_e2e::control_plane::https_client;
 use oam_traefik_e2e::process::Process;
 use oam_traefik_e2e::webhook::{self, WEBHOOK_NAMESPACE};
@@ -561,31 +562,6 @@ fn a_policy_written_in_two_pieces_never_loosens_the_rules() {
     );
     assert!(reloads[0].contains("deniedScopes: added"), "{}", reloads[0]);
     assert!(!reloads[0].contains("LOOSENS"), "{}", reloads[0]);
-}
-
-/// An AdmissionReview as the API server sends it.
-fn review(
-    uid: &str,
-    operation: &str,
-    ns: &str,
-    kind: (&str, &str, &str),
-    object: Value,
-    old: Value,
-) -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": kind.0, "version": kind.1, "kind": kind.2},
-            "name": old["metadata"]["name"].as_str().or(object["metadata"]["name"].as_str()),
-            "namespace": ns,
-            "operation": operation,
-            "userInfo": {"username": "alice", "groups": ["system:authenticated"]},
-            "object": object,
-            "oldObject": old,
-        }
-    })
 }
 
 /// POST a review straight to the webhook: (HTTP status, body).

@@ -67,23 +67,11 @@ fn apply(ns: &str, manifest: &str) -> Output {
 
 /// The object, or `None` while it does not exist.
 fn get(ns: &str, resource: &str, name: &str) -> Option<Value> {
-    let out = suite()
+    suite()
         .cp
         .kubectl()
-        .run(&[
-            "get",
-            "-n",
-            ns,
-            resource,
-            name,
-            "-o",
-            "json",
-            "--ignore-not-found",
-        ])
-        .expect("kubectl runs")
-        .ok()
-        .expect("kubectl get");
-    (!out.stdout.trim().is_empty()).then(|| serde_json::from_str(&out.stdout).expect("JSON"))
+        .find_json(ns, resource, name)
+        .expect("kubectl get")
 }
 
 /// Polls until `probe` gives a value; fails with vela-core's log after the timeout.

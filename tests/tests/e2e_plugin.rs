@@ -762,33 +762,17 @@ fn bench_routes_all_namespaces_against_kubectl_get() {
     use std::time::Instant;
     let cp = ControlPlane::start().expect("a control plane of its own");
     cp.install_crds().expect("CRDs");
-    let http = oam_traefik_e2e::control_plane::https_client(cp.ca_file(), Some(cp.admin_cert()))
-        .expect("client");
     let began = Instant::now();
     let mut jobs = Vec::new();
     for i in 0..BENCH_NAMESPACES {
         let ns = cp.namespace(&format!("bench-{i}"), &[]).expect("namespace");
         for (path, body) in bench_objects(&ns) {
-            jobs.push((format!("{}{}", cp.url(), path.replace("{ns}", &ns)), body));
+            jobs.push((path.replace("{ns}", &ns), body));
         }
     }
     let total = jobs.len();
-    let chunk = total.div_ceil(8);
-    std::thread::scope(|s| {
-        for part in jobs.chunks(chunk) {
-            let http = &http;
-            s.spawn(move || {
-                for (url, body) in part {
-                    let resp = http.post(url).json(body).send().expect("POST");
-                    assert!(
-                        resp.status().is_success(),
-                        "{url}: {}",
-                        resp.text().unwrap_or_default()
-                    );
-                }
-            });
-        }
-    });
+    cp.create_all(&jobs)
+        .expect("the API server takes every object");
     eprintln!(
         "loaded {total} objects in {:.1} s",
         began.elapsed().as_secs_f64()

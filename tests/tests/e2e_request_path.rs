@@ -394,20 +394,8 @@ fn application(identity: &Value) -> Value {
 fn rendered(vela: &VelaCore, k: &Kubectl, ns: &str, resource: &str, name: &str) -> Result<Value> {
     let deadline = Instant::now() + SETTLE;
     loop {
-        let out = k
-            .run(&[
-                "get",
-                "-n",
-                ns,
-                resource,
-                name,
-                "-o",
-                "json",
-                "--ignore-not-found",
-            ])?
-            .ok()?;
-        if !out.stdout.trim().is_empty() {
-            return Ok(serde_json::from_str(&out.stdout)?);
+        if let Some(object) = k.find_json(ns, resource, name)? {
+            return Ok(object);
         }
         ensure!(
             Instant::now() < deadline,

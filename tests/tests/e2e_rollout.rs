@@ -61,7 +61,7 @@ impl Replica {
     fn start(&mut self) -> Result<()> {
         self.starts += 1;
         let listen = SocketAddr::new(self.address, self.port);
-        let mut cmd = webhook::command(&self.bin, listen, &self.tls, &self.kubeconfig);
+        let mut cmd = webhook::command(&self.bin, listen, &self.tls, Some(&self.kubeconfig));
         cmd.arg("--metrics-listen")
             .arg(format!("127.0.0.1:{}", self.metrics_port))
             .arg("--shutdown-delay")
