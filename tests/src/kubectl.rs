@@ -88,10 +88,26 @@ impl Kubectl {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("running {} {}", self.bin.display(), args.join(" ")))?;
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(text.as_bytes())?;
-        }
+        // Written from a thread of its own while the output is read here: kubectl may
+        // answer before it has read all of its input, and a full pipe each way would
+        // leave both sides waiting.
+        let writer = match (stdin, child.stdin.take()) {
+            (Some(text), Some(mut pipe)) => {
+                let text = text.to_owned();
+                Some(std::thread::spawn(move || pipe.write_all(text.as_bytes())))
+            }
+            _ => None,
+        };
         let out = child.wait_with_output()?;
+        if let Some(writer) = writer {
+            match writer.join() {
+                Ok(Ok(())) => {}
+                // kubectl stopped reading (it failed early): its own output says why.
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => anyhow::bail!("the thread writing kubectl's input panicked"),
+            }
+        }
         Ok(Output {
             status: out.status,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -84,6 +84,35 @@ fn control_plane_serves_crds_and_stops_cleanly_when_dropped() {
         .expect("stored");
     assert_eq!(stored["spec"]["components"][0]["name"], "orders");
 
+    // A large input whose answer outgrows a pipe before kubectl has read all of it: the
+    // harness feeds stdin while it reads stdout, so neither side waits on the other.
+    let many: String = (0..1500)
+        .map(|i| {
+            format!(
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}}}\ndata: {{k: v}}\n"
+            )
+        })
+        .collect();
+    let out = kubectl
+        .run_stdin(
+            &[
+                "create",
+                "--dry-run=client",
+                "-o",
+                "json",
+                "-n",
+                &ns,
+                "-f",
+                "-",
+            ],
+            &many,
+        )
+        .expect("kubectl runs")
+        .ok()
+        .expect("kubectl prints every ConfigMap");
+    assert!(out.stdout.len() > 128 * 1024, "{} bytes", out.stdout.len());
+    assert!(out.stdout.contains("cm-1499"));
+
     let dir = cp.dir().to_owned();
     let pids = cp.pids();
     assert!(pids.iter().all(|&p| alive(p)));
