@@ -45,37 +45,40 @@ components := object.get(app, ["spec", "components"], [])
 
 traits_of(c) := object.get(c, "traits", [])
 
-identity_traits(c) := [object.get(t, "properties", {}) | some t in traits_of(c); t.type == "identity"]
+# The identity rule of each component (by index): its own identity trait, else the app's
+# identity policy. Computed once per review.
+rule_of := {i: rule |
+	some i, c in components
+	own := [object.get(t, "properties", {}) | some t in traits_of(c); t.type == "identity"]
+	rule := array.concat(own, app_identities)[0]
+}
 
 app_identities := [object.get(p, "properties", {}) |
 	some p in object.get(app, ["spec", "policies"], [])
 	p.type == "identity"
 ]
 
-# The identity rule of component c: its own, else the app's.
-identity_of(c) := identity_traits(c)[0]
-
-identity_of(c) := app_identities[0] if count(identity_traits(c)) == 0
-
-# Every identity rule, with how a denial names it.
+# Every identity rule, with what a denial names it by (formatted only on a denial).
 sites := array.concat(
-	[{"subject": sprintf("component %q identity", [c.name]), "rule": object.get(t, "properties", {})} |
+	[{"what": "identity of component", "name": c.name, "rule": object.get(t, "properties", {})} |
 		some c in components
 		some t in traits_of(c)
 		t.type == "identity"
 	],
-	[{"subject": sprintf("policy %q", [p.name]), "rule": object.get(p, "properties", {})} |
+	[{"what": "identity policy", "name": p.name, "rule": object.get(p, "properties", {})} |
 		some p in object.get(app, ["spec", "policies"], [])
 		p.type == "identity"
 	],
 )
 
+subject(site) := sprintf("%s %q", [site.what, site.name])
+
 needs_issuer := {"oidc", "jwt"}
 
 deny contains msg if {
 	reviewed
-	some c in components
-	not identity_of(c)
+	some i, c in components
+	not rule_of[i]
 	some t in traits_of(c)
 	t.type in policy.routeTraits
 	msg := sprintf("OT001 component %q: exposes a route through trait %q but declares no identity rule", [c.name, t.type])
@@ -85,7 +88,7 @@ deny contains msg if {
 	reviewed
 	some site in sites
 	not site.rule.provider
-	msg := sprintf("OT002 %s: declares no provider (oidc, jwt, basic, forward-auth or public)", [site.subject])
+	msg := sprintf("OT002 %s: declares no provider (oidc, jwt, basic, forward-auth or public)", [subject(site)])
 }
 
 deny contains msg if {
@@ -93,7 +96,7 @@ deny contains msg if {
 	some site in sites
 	site.rule.provider in needs_issuer
 	object.get(site.rule, "issuer", "") == ""
-	msg := sprintf("OT002 %s: provider %s needs an issuer", [site.subject, site.rule.provider])
+	msg := sprintf("OT002 %s: provider %s needs an issuer", [subject(site), site.rule.provider])
 }
 
 deny contains msg if {
@@ -102,7 +105,7 @@ deny contains msg if {
 	issuer := site.rule.issuer
 	issuer != ""
 	not regex.match(`^https://[^/?#]+`, issuer)
-	msg := sprintf("OT002 %s: issuer %q is not an https:// URL with a host", [site.subject, issuer])
+	msg := sprintf("OT002 %s: issuer %q is not an https:// URL with a host", [subject(site), issuer])
 }
 
 deny contains msg if {
@@ -112,7 +115,7 @@ deny contains msg if {
 	regex.match(`^https://[^/?#]+`, issuer)
 	count(policy.allowedIssuers) > 0
 	not issuer_allowed(issuer)
-	msg := sprintf("OT002 %s: issuer %q is not allowed (allowed: %s)", [site.subject, issuer, concat(", ", policy.allowedIssuers)])
+	msg := sprintf("OT002 %s: issuer %q is not allowed (allowed: %s)", [subject(site), issuer, concat(", ", policy.allowedIssuers)])
 }
 
 issuer_allowed(issuer) if {
@@ -131,7 +134,7 @@ deny contains msg if {
 	some site in sites
 	site.rule.provider in {"basic", "forward-auth"}
 	trim_space(object.get(site.rule, "middleware", "")) == ""
-	msg := sprintf("OT002 %s: provider %s needs `middleware:` naming the Middleware that enforces it", [site.subject, site.rule.provider])
+	msg := sprintf("OT002 %s: provider %s needs `middleware:` naming the Middleware that enforces it", [subject(site), site.rule.provider])
 }
 
 deny contains msg if {
@@ -139,7 +142,7 @@ deny contains msg if {
 	some site in sites
 	some audience in object.get(site.rule, "audiences", [])
 	wildcard_or_empty(audience)
-	msg := sprintf("OT002 %s: audience %q would accept tokens meant for any service", [site.subject, audience])
+	msg := sprintf("OT002 %s: audience %q would accept tokens meant for any service", [subject(site), audience])
 }
 
 wildcard_or_empty(a) if contains(a, "*")
@@ -153,7 +156,7 @@ deny contains msg if {
 	every audience in object.get(site.rule, "audiences", []) {
 		trim_space(audience) == ""
 	}
-	msg := sprintf("OT002 %s: provider %s needs at least one audience", [site.subject, site.rule.provider])
+	msg := sprintf("OT002 %s: provider %s needs at least one audience", [subject(site), site.rule.provider])
 }
 
 deny contains msg if {
@@ -161,7 +164,7 @@ deny contains msg if {
 	some site in sites
 	some scope in object.get(site.rule, "scopes", [])
 	contains(scope, "*")
-	msg := sprintf("OT003 %s: scope %q is a wildcard", [site.subject, scope])
+	msg := sprintf("OT003 %s: scope %q is a wildcard", [subject(site), scope])
 }
 
 deny contains msg if {
@@ -170,7 +173,7 @@ deny contains msg if {
 	some scope in object.get(site.rule, "scopes", [])
 	not contains(scope, "*")
 	scope in policy.deniedScopes
-	msg := sprintf("OT003 %s: scope %q is denied by the policy", [site.subject, scope])
+	msg := sprintf("OT003 %s: scope %q is denied by the policy", [subject(site), scope])
 }
 
 deny contains msg if {
@@ -178,7 +181,7 @@ deny contains msg if {
 	some site in sites
 	n := count(object.get(site.rule, "scopes", []))
 	n > policy.maxScopes
-	msg := sprintf("OT003 %s: lists %d scopes, more than the maximum of %d", [site.subject, n, policy.maxScopes])
+	msg := sprintf("OT003 %s: lists %d scopes, more than the maximum of %d", [subject(site), n, policy.maxScopes])
 }
 
 annotation := "traefik.ingress.kubernetes.io/router.middlewares"
@@ -186,45 +189,39 @@ annotation := "traefik.ingress.kubernetes.io/router.middlewares"
 # Traefik's reading of a name: every run of characters other than letters and digits is a `-`.
 normalize(name) := trim(regex.replace(name, `[^A-Za-z0-9]+`, "-"), "-")
 
-reference(c, rule) := rule.middleware if contains(object.get(rule, "middleware", ""), "@")
+# The reference the component's gateway traits carry: a provider-qualified `middleware`
+# as written, else the CRD reference of `middleware` or of the generated
+# `<app>-<component>-identity`.
+reference(c, rule) := rule.middleware if {
+	contains(rule.middleware, "@")
+} else := concat("", [normalize(concat("-", [namespace, middleware_name(c, rule)])), "@kubernetescrd"])
 
-reference(c, rule) := sprintf("%s@kubernetescrd", [normalize(sprintf("%s-%s", [namespace, middleware_name(c, rule)]))]) if {
-	not contains(object.get(rule, "middleware", ""), "@")
-}
-
-middleware_name(c, rule) := rule.middleware if object.get(rule, "middleware", "") != ""
-
-middleware_name(c, rule) := sprintf("%s-%s-identity", [app.metadata.name, c.name]) if {
-	object.get(rule, "middleware", "") == ""
-}
+middleware_name(c, rule) := rule.middleware if {
+	rule.middleware != ""
+} else := concat("-", [app.metadata.name, c.name, "identity"])
 
 namespace := object.get(app, ["metadata", "namespace"], request.namespace)
 
 patch := [op |
 	reviewed
 	some i, c in components
-	rule := identity_of(c)
+	rule := rule_of[i]
 	rule.provider != "public"
 	some j, t in traits_of(c)
 	t.type == "gateway"
 	op := gateway_op(sprintf("/spec/components/%d/traits/%d/properties", [i, j]), object.get(t, "properties", null), reference(c, rule))
 ]
 
-gateway_op(path, props, ref) := {"op": "add", "path": path, "value": {"annotations": {annotation: ref}}} if props == null
-
-gateway_op(path, props, ref) := {"op": "add", "path": concat("", [path, "/annotations"]), "value": {annotation: ref}} if {
-	props != null
+# The one operation that puts `ref` first into `router.middlewares` of a gateway trait's
+# properties, whatever of that path exists yet; none when it is there already.
+gateway_op(path, props, ref) := {"op": "add", "path": path, "value": {"annotations": {annotation: ref}}} if {
+	props == null
+} else := {"op": "add", "path": concat("", [path, "/annotations"]), "value": {annotation: ref}} if {
 	object.get(props, "annotations", null) == null
-}
-
-gateway_op(path, props, ref) := {"op": "add", "path": concat("", [path, "/annotations/", escaped_annotation]), "value": ref} if {
-	props.annotations != null
+} else := {"op": "add", "path": concat("", [path, "/annotations/", escaped_annotation]), "value": ref} if {
 	object.get(props.annotations, annotation, null) == null
-}
-
-gateway_op(path, props, ref) := {"op": "replace", "path": concat("", [path, "/annotations/", escaped_annotation]), "value": concat(",", array.concat([ref], entries))} if {
-	existing := props.annotations[annotation]
-	entries := [e | some raw in split(existing, ","); e := trim_space(raw); e != ""]
+} else := {"op": "replace", "path": concat("", [path, "/annotations/", escaped_annotation]), "value": concat(",", array.concat([ref], entries))} if {
+	entries := [e | some raw in split(props.annotations[annotation], ","); e := trim_space(raw); e != ""]
 	not ref in entries
 }
 
