@@ -7,8 +7,8 @@
 # Body: the AdmissionReview CREATE of a 5-component Application that webhook/examples/load.rs
 # posts (`load --print-review --components 5`): each component a gateway and an identity
 # trait, so every rule runs, nothing is denied and each gateway trait gets a patch.
-# Client: wrk, 1 thread, HTTPS, keep-alive, 64 then 8 connections
-# (webhook/scripts/review.lua), on the same 2 cores as the server.
+# Client: wrk, 1 thread, HTTPS, keep-alive, 64 then 8 connections, 10 s timeout
+# (webhook/scripts/review.lua), on the same 2 cores as the server. Any error fails the run.
 # Servers, each started alone, checked, warmed for a second, measured, then stopped:
 #   ceiling  webhook/examples/ceiling.rs: the webhook's accept loop, TLS and HTTP settings,
 #            reading the whole body and answering a fixed review (allowed) with its uid;
@@ -17,8 +17,8 @@
 #            goes to /mutate, which runs every rule and answers the patch;
 #   OPA      `opa run --server` (webhook/bench/opa, built on demand into .cache/bin) with
 #            webhook/bench/opa/admission.rego and the same policy file as data, answering
-#            the AdmissionReview at POST / (its default decision, data.system.main); its
-#            default request log (level info) to a file.
+#            the AdmissionReview at POST / (its default decision, data.system.main), with
+#            its defaults: no decision log, no line per request (its log to a file).
 # Before the load, each server must answer the body with its uid; the webhook and OPA must
 # allow it with the same JSON patch, and deny one bad app per rule (OT001, OT002, OT003)
 # naming that rule (the webhook at /validate, where it denies).
@@ -77,13 +77,15 @@ wait_for() {
   done
   fail "$1 never answered the review"
 }
-# load URL CONNECTIONS: one wrk run; sets requests, rate (reviews/s), p50 and p99 (ms).
+# load URL CONNECTIONS SECONDS: one wrk run; sets requests, rate (reviews/s), p50 and p99
+# (ms). An answer slower than 10 s (wrk's --timeout) counts as an error.
 load() {
-  local line errors
-  line=$(BODY="$work/good.json" wrk -t1 -c"$2" -d"$3s" -s webhook/scripts/review.lua "$1" | grep '^RESULT') ||
-    fail "wrk printed no result for $1"
-  read -r _ requests rate p50 p99 _ errors <<<"$line"
-  [[ $errors == 0 ]] || fail "$errors errors (or answers >= 400) of $requests requests to $1"
+  local line errors causes
+  line=$(BODY="$work/good.json" wrk -t1 -c"$2" -d"$3s" --timeout 10s -s webhook/scripts/review.lua "$1" |
+    grep '^RESULT') || fail "wrk printed no result for $1"
+  read -r _ requests rate p50 p99 _ errors causes <<<"$line"
+  [[ $errors == 0 ]] ||
+    fail "$errors errors of $requests requests to $1 at $2 connections (connect read write timeout status>=400: $causes)"
 }
 # answer FILE JQ: the value of JQ in the answer FILE (null when absent). Called in $(...),
 # where fail cannot stop the script: an answer that is not JSON gives "not JSON".
