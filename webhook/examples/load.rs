@@ -1,6 +1,7 @@
 //! Loopback load for the webhook: N keep-alive HTTPS connections posting one
 //! AdmissionReview in a loop for a bounded time; prints reviews/s, p50, p99 and, given
-//! the webhook's pid, its peak RSS (VmHWM).
+//! the webhook's pid, its peak RSS (VmHWM). With `--print-review`, it prints the review
+//! it would post and exits: the body of the side-by-side benchmark (`scripts/side-by-side.sh`).
 //!
 //! cargo run --release -p oam-traefik-webhook --example load -- \
 //!     --url https://127.0.0.1:8443/validate --ca ca.crt --connections 64 --seconds 10 --pid PID
@@ -21,8 +22,8 @@ struct Args {
     #[arg(long, default_value = "https://127.0.0.1:8443/validate")]
     url: String,
     /// CA certificate that signed the webhook's certificate.
-    #[arg(long)]
-    ca: std::path::PathBuf,
+    #[arg(long, required_unless_present = "print_review")]
+    ca: Option<std::path::PathBuf>,
     /// Keep-alive connections, one request in flight each.
     #[arg(long, default_value_t = 64)]
     connections: usize,
@@ -38,10 +39,17 @@ struct Args {
     /// The webhook's pid, to report its peak RSS.
     #[arg(long)]
     pid: Option<u32>,
+    /// Print the review of --components components (JSON, one line) and exit.
+    #[arg(long)]
+    print_review: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.print_review {
+        println!("{}", review(args.components));
+        return Ok(());
+    }
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
         .enable_all()
@@ -62,7 +70,7 @@ async fn load(args: Args) -> anyhow::Result<()> {
     if args.seconds == 0 || args.seconds > 120 || args.connections == 0 || args.connections > 1024 {
         bail!("--seconds must be 1..=120 and --connections 1..=1024");
     }
-    let ca = std::fs::read(&args.ca).context("--ca")?;
+    let ca = std::fs::read(args.ca.as_ref().context("--ca is required")?).context("--ca")?;
     let body = Arc::new(serde_json::to_vec(&review(args.components))?);
 
     // Warm up: open every connection before measuring.

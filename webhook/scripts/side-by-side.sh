@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# The webhook side by side with its ceiling and with OPA, in one run: the same body, the
+# same client, one server at a time. Prints a Markdown table with the ratios.
+#
+#   webhook/scripts/side-by-side.sh [SECONDS]        # default: 10 s a run
+#
+# Body: the AdmissionReview CREATE of a 5-component Application that webhook/examples/load.rs
+# posts (`load --print-review --components 5`): each component a gateway and an identity
+# trait, so every rule runs, nothing is denied and each gateway trait gets a patch.
+# Client: wrk, 1 thread, HTTPS, keep-alive, 64 then 8 connections, 10 s timeout
+# (webhook/scripts/review.lua), on the same 2 cores as the server. Any error fails the run.
+# Servers, each started alone, checked, warmed for a second, measured, then stopped:
+#   ceiling  webhook/examples/ceiling.rs: the webhook's accept loop, TLS and HTTP settings,
+#            reading the whole body and answering a fixed review (allowed) with its uid;
+#   webhook  oam-traefik-webhook --no-cluster --policy webhook/bench/policy.yaml, its
+#            decision log on (to a file) and /metrics served, as in production; the load
+#            goes to /mutate, which runs every rule and answers the patch;
+#   OPA      `opa run --server` (webhook/bench/opa, built on demand into .cache/bin) with
+#            webhook/bench/opa/admission.rego and the same policy file as data, answering
+#            the AdmissionReview at POST / (its default decision, data.system.main), with
+#            its defaults: no decision log, no line per request (its log to a file).
+# Before the load, each server must answer the body with its uid; the webhook and OPA must
+# allow it with the same JSON patch, and deny one bad app per rule (OT001, OT002, OT003)
+# naming that rule (the webhook at /validate, where it denies).
+#
+# Environment:
+#   BENCH_PEER=0   leave OPA out (no Go build): the smoke that .ci/run runs.
+#   BENCH_PROFILE  cargo profile of the webhook and the ceiling (default release; the smoke uses dev).
+set -euo pipefail
+
+seconds=${1:-10}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+peer=${BENCH_PEER:-1}
+profile=${BENCH_PROFILE:-release}
+opa=$root/.cache/bin/opa
+
+if ! command -v wrk >/dev/null; then
+  echo "bench: installing wrk (Debian package wrk)" >&2
+  { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } ||
+    { echo "bench: wrk is required (Debian package wrk)" >&2; exit 1; }
+fi
+if [[ $peer == 1 ]]; then
+  bash webhook/bench/opa/build.sh
+fi
+cargo build --quiet --profile "$profile" -p oam-traefik-webhook --bin oam-traefik-webhook \
+  --example ceiling --example load
+out=target/$([[ $profile == dev ]] && echo debug || echo "$profile")
+
+work=$(mktemp -d)
+pid=
+cleanup() {
+  [[ -n $pid ]] && kill "$pid" 2>/dev/null
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "bench: $*" >&2
+  for log in "$work"/*.log; do echo "--- $log" >&2; tail -n 20 "$log" >&2; done
+  exit 1
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+hwm() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+# post URL FILE: the body of the answer to POST FILE (curl trusting the run's CA).
+post() {
+  curl -s --cacert "$work/ca.crt" -H 'Content-Type: application/json' --data-binary "@$2" "$1"
+}
+# Waits until URL answers the good body with HTTP 200, at most 60 s.
+wait_for() {
+  for _ in $(seq 600); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.crt" \
+      -H 'Content-Type: application/json' --data-binary "@$work/good.json" "$1") == 200 ]] && return 0
+    kill -0 "$pid" 2>/dev/null || fail "the server at $1 exited"
+    sleep 0.1
+  done
+  fail "$1 never answered the review"
+}
+# load URL CONNECTIONS SECONDS: one wrk run; sets requests, rate (reviews/s), p50 and p99
+# (ms). An answer slower than 10 s (wrk's --timeout) counts as an error.
+load() {
+  local line errors causes
+  line=$(BODY="$work/good.json" wrk -t1 -c"$2" -d"$3s" --timeout 10s -s webhook/scripts/review.lua "$1" |
+    grep '^RESULT') || fail "wrk printed no result for $1"
+  read -r _ requests rate p50 p99 _ errors causes <<<"$line"
+  [[ $errors == 0 ]] ||
+    fail "$errors errors of $requests requests to $1 at $2 connections (connect read write timeout status>=400: $causes)"
+}
+# answer FILE JQ: the value of JQ in the answer FILE (null when absent). Called in $(...),
+# where fail cannot stop the script: an answer that is not JSON gives "not JSON".
+answer() { jq -c "$2" "$1" 2>/dev/null || echo "not JSON"; }
+# check_allowed NAME FILE: the answer FILE echoes the good body's uid and allows it.
+check_allowed() {
+  [[ $(answer "$2" .response.uid) == '"load"' ]] || fail "$1 answered another uid: $(head -c 300 "$2")"
+  [[ $(answer "$2" .response.allowed) == true ]] || fail "$1 did not allow the good app: $(head -c 300 "$2")"
+}
+# check_patch NAME FILE: the answer FILE patches the good app as the webhook does.
+check_patch() {
+  [[ $(answer "$2" .response.patchType) == '"JSONPatch"' ]] || fail "$1 answered no JSON patch"
+  jq -r .response.patch "$2" | base64 -d | jq -S . >"$work/$1.patch" || fail "$1's patch is not base64 JSON"
+  if [[ $1 != webhook ]]; then
+    cmp -s "$work/webhook.patch" "$work/$1.patch" ||
+      fail "$1's patch differs from the webhook's: $(diff "$work/webhook.patch" "$work/$1.patch")"
+  fi
+}
+# check_denials NAME URL: each bad app is denied, naming its rule.
+check_denials() {
+  local rule
+  for rule in OT001 OT002 OT003; do
+    post "$2" "$work/bad-$rule.json" >"$work/$1-$rule.answer"
+    [[ $(answer "$work/$1-$rule.answer" .response.allowed) == false ]] ||
+      fail "$1 allowed the $rule app: $(head -c 300 "$work/$1-$rule.answer")"
+    [[ $(answer "$work/$1-$rule.answer" .response.uid) == "\"bad-$rule\"" ]] || fail "$1 answered another uid"
+    [[ $(answer "$work/$1-$rule.answer" .response.status.message) == *"$rule"* ]] ||
+      fail "$1 denied the $rule app without naming $rule: $(answer "$work/$1-$rule.answer" .response.status.message)"
+  done
+}
+# measure NAME URL: a second of warm-up, then 64 and 8 connections; sets NAME_{rate,p50,p99}_CONNS
+# and NAME_rss; stops the server.
+measure() {
+  load "$2" 8 1
+  local conns
+  for conns in 64 8; do
+    load "$2" "$conns" "$seconds"
+    printf -v "${1}_rate_$conns" %s "$rate"
+    printf -v "${1}_p50_$conns" %s "$p50"
+    printf -v "${1}_p99_$conns" %s "$p99"
+    served=$((served + requests))
+  done
+  printf -v "${1}_rss" '%s MiB (peak %s MiB)' "$(rss "$pid")" "$(hwm "$pid")"
+}
+stop() {
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  pid=
+}
+
+# A CA and serving certificate for 127.0.0.1, made the way --dev-self-signed makes them;
+# all three servers serve the same pair.
+"$out/oam-traefik-webhook" --dev-self-signed --listen 127.0.0.1:0 >"$work/dev.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q '"ca":' "$work/dev.log" && break; sleep 0.1; done
+dir=$(dirname "$(sed -n 's/.*"ca":"\([^"]*\)".*/\1/p' "$work/dev.log" | head -n1)")
+cp "$dir/ca.crt" "$dir/tls.crt" "$dir/tls.key" "$work/" || fail "no certificate from --dev-self-signed"
+stop
+
+# The good body, and one bad app per rule (uids bad-OT00N).
+"$out/examples/load" --print-review --components 5 >"$work/good.json"
+traits='.request.object.spec.components[0].traits'
+jq -c ".request.uid = \"bad-OT001\" | $traits |= map(select(.type != \"identity\"))" \
+  "$work/good.json" >"$work/bad-OT001.json"
+jq -c ".request.uid = \"bad-OT002\" | $traits[1].properties.issuer = \"https://login.example.net/realms/prod\"" \
+  "$work/good.json" >"$work/bad-OT002.json"
+jq -c ".request.uid = \"bad-OT003\" | $traits[1].properties.scopes = [\"orders:*\"]" \
+  "$work/good.json" >"$work/bad-OT003.json"
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+served=0
+
+# The ceiling.
+port=$(free_port)
+"$out/examples/ceiling" --listen "127.0.0.1:$port" --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
+  >"$work/ceiling.log" 2>&1 &
+pid=$!
+url="https://127.0.0.1:$port/mutate"
+wait_for "$url"
+post "$url" "$work/good.json" >"$work/ceiling.answer"
+check_allowed ceiling "$work/ceiling.answer"
+measure ceiling "$url"
+stop
+
+# The webhook, as production runs it but without a cluster.
+port=$(free_port)
+mport=$(free_port)
+"$out/oam-traefik-webhook" --listen "127.0.0.1:$port" --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
+  --no-cluster --policy webhook/bench/policy.yaml --metrics-listen "127.0.0.1:$mport" >"$work/webhook.log" 2>&1 &
+pid=$!
+url="https://127.0.0.1:$port/mutate"
+wait_for "$url"
+post "$url" "$work/good.json" >"$work/webhook.answer"
+check_allowed webhook "$work/webhook.answer"
+check_patch webhook "$work/webhook.answer"
+check_denials webhook "https://127.0.0.1:$port/validate"
+before=$served
+measure webhook "$url"
+reviewed=$((served - before))
+counted=$(curl -s "http://127.0.0.1:$mport/metrics" |
+  awk '$1 ~ /^oam_traefik_webhook_admission_requests_total\{/ && $1 ~ /webhook="mutate"/ {n += $2} END {print n + 0}')
+stop
+lines=$(grep -c '"admission decision"' "$work/webhook.log" || true)
+((lines >= reviewed)) || fail "$lines decision lines logged for $reviewed reviews answered"
+((counted >= reviewed)) || fail "/metrics counted $counted reviews for $reviewed answered"
+
+# OPA.
+if [[ $peer == 1 ]]; then
+  port=$(free_port)
+  "$opa" run --server --skip-version-check --addr "127.0.0.1:$port" \
+    --tls-cert-file "$work/tls.crt" --tls-private-key-file "$work/tls.key" \
+    webhook/bench/opa/admission.rego oam_traefik:webhook/bench/policy.yaml >"$work/opa.log" 2>&1 &
+  pid=$!
+  url="https://127.0.0.1:$port/"
+  wait_for "$url"
+  post "$url" "$work/good.json" >"$work/opa.answer"
+  check_allowed OPA "$work/opa.answer"
+  check_patch opa "$work/opa.answer"
+  check_denials OPA "$url"
+  measure opa "$url"
+  stop
+fi
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
+echo "load average before: $load_before; $seconds s a run; body $(wc -c <"$work/good.json") bytes (5 components); wrk 1 thread"
+echo
+echo "| connections | ceiling reviews/s | p50 ms | p99 ms | webhook reviews/s | p50 ms | p99 ms | OPA reviews/s | p50 ms | p99 ms | webhook/ceiling reviews/s | webhook/ceiling p99 | webhook/OPA reviews/s |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+for conns in 64 8; do
+  c_rate=ceiling_rate_$conns c_p50=ceiling_p50_$conns c_p99=ceiling_p99_$conns
+  w_rate=webhook_rate_$conns w_p50=webhook_p50_$conns w_p99=webhook_p99_$conns
+  o_rate=- o_p50=- o_p99=- vs_opa=-
+  if [[ $peer == 1 ]]; then
+    o_rate_v=opa_rate_$conns o_p50_v=opa_p50_$conns o_p99_v=opa_p99_$conns
+    o_rate=${!o_rate_v} o_p50=${!o_p50_v} o_p99=${!o_p99_v}
+    vs_opa=$(ratio "${!w_rate}" "$o_rate")
+  fi
+  echo "| $conns | ${!c_rate} | ${!c_p50} | ${!c_p99} | ${!w_rate} | ${!w_p50} | ${!w_p99} | $o_rate | $o_p50 | $o_p99 | $(ratio "${!w_rate}" "${!c_rate}") | $(ratio "${!w_p99}" "${!c_p99}") | $vs_opa |"
+done
+echo
+echo "RSS after each server's runs: ceiling $ceiling_rss, webhook $webhook_rss$(
+  [[ $peer == 1 ]] && echo ", OPA $opa_rss")"
+echo "webhook: $lines decision lines logged and $counted reviews counted by /metrics for $reviewed reviews answered under load"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
