@@ -76,11 +76,18 @@ pub const REVIEW_DEADLINE: Duration = Duration::from_secs(2);
 /// The most a review may take in all, first-sync wait included: under the chart's 5 s.
 pub const ANSWER_BUDGET: Duration = Duration::from_secs(4);
 
+/// Reviews whose body is at most this size are decided on the async worker that read
+/// them. A review's cost is linear in its input (BENCHMARKS.md), so this bounds the time
+/// one holds a worker to a fraction of a millisecond, while the hand-off to the blocking
+/// pool and back (two thread wake-ups) costs more than such a review itself. Larger bodies
+/// go to the blocking pool, under [`REVIEW_DEADLINE`].
+pub const INLINE_BODY_BYTES: usize = 16 * 1024;
+
 /// Answer one AdmissionReview. Before the caches' first sync it waits for them (at most
-/// [`FIRST_SYNC_WAIT`]) rather than deciding without them. The rules run on the blocking
-/// pool, so that an expensive review never holds up the async workers (health checks,
-/// other reviews); one that does not finish within [`REVIEW_DEADLINE`] is refused with a
-/// message that says so.
+/// [`FIRST_SYNC_WAIT`]) rather than deciding without them. A small review is decided in
+/// place; a larger one runs on the blocking pool, so that an expensive review never holds
+/// up the async workers (health checks, other reviews), and one that does not finish
+/// within [`REVIEW_DEADLINE`] is refused with a message that says so.
 async fn review(
     s: Arc<AppState>,
     endpoint: Endpoint,
@@ -113,37 +120,28 @@ async fn review(
         );
         return refuse(&s, endpoint, start, StatusCode::SERVICE_UNAVAILABLE, text);
     }
-    let work = tokio::task::spawn_blocking({
-        let s = s.clone();
-        let incoming = incoming.clone();
-        move || {
-            let policy = s.policy.current();
-            match &s.readiness.cache {
-                Some(cache) => {
-                    let lookup = cache.consulting();
-                    let decision = admission::decide(endpoint, &incoming.request, &policy, &lookup);
-                    (decision, lookup.stale())
-                }
-                None => (
-                    admission::decide(endpoint, &incoming.request, &policy, &*s.lookup),
-                    Vec::new(),
-                ),
+    let (decision, stale) = if body.len() <= INLINE_BODY_BYTES {
+        decide(&s, endpoint, &incoming)
+    } else {
+        let work = tokio::task::spawn_blocking({
+            let s = s.clone();
+            let incoming = incoming.clone();
+            move || decide(&s, endpoint, &incoming)
+        });
+        let deadline = REVIEW_DEADLINE.min(ANSWER_BUDGET.saturating_sub(start.elapsed()));
+        match tokio::time::timeout(deadline, work).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => {
+                return refuse(
+                    &s,
+                    endpoint,
+                    start,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the review failed: {e}"),
+                );
             }
+            Err(_) => (admission::Decision::unfinished(deadline), Vec::new()),
         }
-    });
-    let deadline = REVIEW_DEADLINE.min(ANSWER_BUDGET.saturating_sub(start.elapsed()));
-    let (decision, stale) = match tokio::time::timeout(deadline, work).await {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(e)) => {
-            return refuse(
-                &s,
-                endpoint,
-                start,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the review failed: {e}"),
-            );
-        }
-        Err(_) => (admission::Decision::unfinished(deadline), Vec::new()),
     };
     let bytes = admission::respond(&incoming, &decision);
     let latency = start.elapsed();
@@ -167,6 +165,27 @@ async fn review(
     }
     log::decision(endpoint, &incoming.request, &decision, &stale, latency);
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// The decision on `incoming` under the policy in force, and the kinds whose cached
+/// answers it used while they were out of date.
+fn decide(
+    s: &AppState,
+    endpoint: Endpoint,
+    incoming: &admission::Incoming,
+) -> (admission::Decision, Vec<String>) {
+    let policy = s.policy.current();
+    match &s.readiness.cache {
+        Some(cache) => {
+            let lookup = cache.consulting();
+            let decision = admission::decide(endpoint, &incoming.request, &policy, &lookup);
+            (decision, lookup.stale())
+        }
+        None => (
+            admission::decide(endpoint, &incoming.request, &policy, &*s.lookup),
+            Vec::new(),
+        ),
+    }
 }
 
 /// A request that is not a review we can answer: counted, logged, and told why.

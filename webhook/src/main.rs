@@ -4,6 +4,9 @@ use clap::Parser;
 use oam_traefik_webhook::config::{Cluster, Config};
 use oam_traefik_webhook::{cli::Cli, log, run, self_test};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
