@@ -197,6 +197,9 @@ pub struct Decision {
     pub verdict: Option<Verdict>,
     /// Why the rules did not run or what else the log should say.
     pub note: Option<String>,
+    /// The object's name as its parsed view gives it (a CREATE's request carries none), so
+    /// that the decision line does not parse the object a second time.
+    pub object_name: Option<String>,
 }
 
 /// `response.status` of a refusal.
@@ -239,6 +242,7 @@ impl Decision {
             warnings: Vec::new(),
             verdict: None,
             note: Some(message),
+            object_name: None,
         }
     }
 
@@ -258,6 +262,7 @@ impl Decision {
             warnings: Vec::new(),
             verdict: None,
             note: Some(note),
+            object_name: None,
         }
     }
 }
@@ -326,6 +331,7 @@ pub fn decide(
                 warnings: Vec::new(),
                 verdict: None,
                 note: Some(message),
+                object_name: None,
             };
         }
     };
@@ -362,6 +368,11 @@ pub fn decide(
         warnings: Vec::new(),
         verdict: None,
         note,
+        object_name: object
+            .as_ref()
+            .map(|o| o.meta())
+            .filter(|m| !m.name.is_empty() || m.generate_name.is_some())
+            .map(|m| m.display_name()),
     };
     if verdict.exemption.is_some() {
         decision.outcome = Outcome::Exempt;
@@ -546,6 +557,30 @@ mod tests {
             parse(br#"{"request":{"uid": 7}}"#),
             Err(BadReview::Json(_))
         ));
+    }
+
+    #[test]
+    fn the_decision_names_the_object_from_its_parsed_view() {
+        let name_of = |metadata: Value| {
+            let body = review(json!({
+                "apiVersion": "core.oam.dev/v1beta1", "kind": "Application",
+                "metadata": metadata, "spec": {"components": []}
+            }));
+            let incoming = parse(&body).expect("parses");
+            decide(
+                Endpoint::Validate,
+                &incoming.request,
+                &Policy::default(),
+                &NoLookup,
+            )
+            .object_name
+        };
+        assert_eq!(name_of(json!({"name": "shop"})).as_deref(), Some("shop"));
+        assert_eq!(
+            name_of(json!({"generateName": "shop-"})).as_deref(),
+            Some("shop-*")
+        );
+        assert_eq!(name_of(json!({})), None);
     }
 
     #[test]

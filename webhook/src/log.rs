@@ -73,10 +73,10 @@ pub fn decision(
         .kind
         .map(|k| k.as_str().to_string())
         .unwrap_or_else(|| format!("{}/{}", request.kind.group, request.kind.kind));
-    let name = if request.name.is_empty() {
-        object_name(request)
-    } else {
-        request.name.clone()
+    let name = match (&request.name, &decision.object_name) {
+        (name, _) if !name.is_empty() => name.clone(),
+        (_, Some(name)) => name.clone(),
+        _ => object_name(request),
     };
     tracing::info!(
         target: "decision",
