@@ -196,8 +196,8 @@ fn install_kubevela(cp: &ControlPlane, dir: &Path) -> Result<()> {
         }),
         &[],
     )?;
-    // kubectl turns the multi-document YAML into one List to pick kinds from. Files, not
-    // stdin: kubectl's answer outgrows a pipe before it has read the whole chart.
+    // kubectl turns the multi-document YAML into one List to pick kinds from. Both are
+    // files in the test's folder, to be read after a failing run (OAM_TRAEFIK_E2E_KEEP=1).
     let chart_file = dir.join("kubevela.yaml");
     std::fs::write(&chart_file, &rendered)?;
     let chart_path = chart_file.display().to_string();
