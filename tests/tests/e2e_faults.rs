@@ -789,8 +789,11 @@ fn a_webhook_started_before_its_caches_sync_decides_nothing_without_them() {
     let (status, text) = post(&client, &hook.url(), &body);
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("not synced"), "{text}");
-    let log = hook.log();
-    assert!(log.contains("admission request not decided"), "{log}");
+    // The log line is written by the log thread, possibly just after the answer went out.
+    wait_for("the undecided line", Duration::from_secs(10), || {
+        let log = hook.log();
+        (!log.contains("admission request not decided")).then_some(log)
+    });
 }
 
 #[test]
