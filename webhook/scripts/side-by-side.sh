@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The webhook side by side with its ceiling and with OPA, in one run: the same body, the
-# same client, one server at a time. Prints a Markdown table with the ratios.
+# The webhook side by side with its ceiling, with OPA and with Kyverno, in one run: the
+# same body, the same client, one server at a time. Prints a Markdown table with the ratios.
 #
 #   webhook/scripts/side-by-side.sh [SECONDS]        # default: 10 s a run
 #
@@ -18,13 +18,21 @@
 #   OPA      `opa run --server` (webhook/bench/opa, built on demand into .cache/bin) with
 #            webhook/bench/opa/admission.rego and the same policy file as data, answering
 #            the AdmissionReview at POST / (its default decision, data.system.main), with
-#            its defaults: no decision log, no line per request (its log to a file).
+#            its defaults: no decision log, no line per request (its log to a file);
+#   Kyverno  Kyverno v1.19.1's admission controller (webhook/bench/kyverno, built on demand
+#            into .cache/bin) with webhook/bench/check/kyverno-policy.yaml, the same rules
+#            as a ClusterPolicy (validation only: Kyverno answers no patch), run out of
+#            cluster against a real kube-apiserver and etcd on loopback by
+#            oam-traefik-kyverno-peer (tests/src/bin/kyverno_peer.rs), its own CA and
+#            serving certificate, its metrics on, the load at POST /validate.
 # Before the load, each server must answer the body with its uid; the webhook and OPA must
-# allow it with the same JSON patch, and deny one bad app per rule (OT001, OT002, OT003)
-# naming that rule (the webhook at /validate, where it denies).
+# allow it with the same JSON patch (Kyverno allows it), and all three deny one bad app per
+# rule (OT001, OT002, OT003) naming that rule (the webhook at /validate, where it denies).
 #
 # Environment:
-#   BENCH_PEER=0   leave OPA out (no Go build): the smoke that .ci/run runs.
+#   BENCH_PEER=0   leave OPA and Kyverno out (no Go builds): the smoke that .ci/run runs.
+#   BENCH_KYVERNO=0  leave Kyverno out (its controller is a Go build of many minutes, and
+#                  it needs the end-to-end suite's control plane).
 #   BENCH_PROFILE  cargo profile of the webhook and the ceiling (default release; the smoke uses dev).
 set -euo pipefail
 
@@ -40,8 +48,16 @@ if ! command -v wrk >/dev/null; then
   { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } ||
     { echo "bench: wrk is required (Debian package wrk)" >&2; exit 1; }
 fi
+kyverno=$([[ $peer == 1 && ${BENCH_KYVERNO:-1} == 1 ]] && echo 1 || echo 0)
 if [[ $peer == 1 ]]; then
-  bash webhook/bench/opa/build.sh
+  bash webhook/bench/build.sh opa
+fi
+if [[ $kyverno == 1 ]]; then
+  bash webhook/bench/build.sh kyverno-controller
+  bash tests/harness/build.sh >/dev/null
+  cargo build --quiet -p oam-traefik-e2e --bin oam-traefik-kyverno-peer
+  kyverno_install="$(cd webhook/bench/kyverno && go list -m -f '{{.Dir}}' github.com/kyverno/kyverno)/config/install-latest-testing.yaml"
+  [[ -f $kyverno_install ]] || { echo "bench: no $kyverno_install" >&2; exit 1; }
 fi
 cargo build --quiet --profile "$profile" -p oam-traefik-webhook --bin oam-traefik-webhook \
   --example ceiling --example load
@@ -49,8 +65,10 @@ out=target/$([[ $profile == dev ]] && echo debug || echo "$profile")
 
 work=$(mktemp -d)
 pid=
+peer_pid=
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null
+  [[ -n $peer_pid ]] && kill "$peer_pid" 2>/dev/null
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -65,12 +83,14 @@ rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 hwm() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 # post URL FILE: the body of the answer to POST FILE (curl trusting the run's CA).
 post() {
-  curl -s --cacert "$work/ca.crt" -H 'Content-Type: application/json' --data-binary "@$2" "$1"
+  curl -s "${tls[@]}" -H 'Content-Type: application/json' --data-binary "@$2" "$1"
 }
+# How curl trusts the server: the run's CA; Kyverno serves a certificate of its own CA.
+tls=(--cacert "$work/ca.crt")
 # Waits until URL answers the good body with HTTP 200, at most 60 s.
 wait_for() {
   for _ in $(seq 600); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.crt" \
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "${tls[@]}" \
       -H 'Content-Type: application/json' --data-binary "@$work/good.json" "$1") == 200 ]] && return 0
     kill -0 "$pid" 2>/dev/null || fail "the server at $1 exited"
     sleep 0.1
@@ -209,24 +229,60 @@ if [[ $peer == 1 ]]; then
   stop
 fi
 
+# Kyverno, on a control plane of its own, started and stopped by oam-traefik-kyverno-peer.
+if [[ $kyverno == 1 ]]; then
+  # Its standard input is a pipe the script holds open: when the script ends, the peer stops.
+  exec 8> >(target/debug/oam-traefik-kyverno-peer --controller "$root/.cache/bin/kyverno-controller" \
+    --install "$kyverno_install" --policy webhook/bench/check/kyverno-policy.yaml \
+    >"$work/kyverno-peer.out" 2>"$work/kyverno-peer.log")
+  peer_pid=$!
+  for _ in $(seq 3000); do
+    grep -q '^ready$' "$work/kyverno-peer.out" && break
+    kill -0 "$peer_pid" 2>/dev/null || fail "oam-traefik-kyverno-peer exited before Kyverno was ready"
+    sleep 0.1
+  done
+  grep -q '^ready$' "$work/kyverno-peer.out" || fail "Kyverno was not ready within 300 s"
+  url=$(sed -n 's/^url //p' "$work/kyverno-peer.out")
+  tls=(--insecure)
+  # pid: the controller itself (for its RSS), found by the port it serves.
+  port=${url#https://127.0.0.1:}
+  port=${port%%/*}
+  pid=$(pgrep -n -f -- "--webhookServerPort=$port") || fail "no Kyverno process serving port $port"
+  wait_for "$url"
+  post "$url" "$work/good.json" >"$work/kyverno.answer"
+  check_allowed Kyverno "$work/kyverno.answer"
+  check_denials Kyverno "$url"
+  measure kyverno "$url"
+  pid=
+  kill "$peer_pid"
+  wait "$peer_pid" 2>/dev/null || true
+  peer_pid=
+  tls=(--cacert "$work/ca.crt")
+fi
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 echo "load average before: $load_before; $seconds s a run; body $(wc -c <"$work/good.json") bytes (5 components); wrk 1 thread"
 echo
-echo "| connections | ceiling reviews/s | p50 ms | p99 ms | webhook reviews/s | p50 ms | p99 ms | OPA reviews/s | p50 ms | p99 ms | webhook/ceiling reviews/s | webhook/ceiling p99 | webhook/OPA reviews/s |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| connections | server | reviews/s | p50 ms | p99 ms | webhook's reviews/s against it | webhook's p99 against it |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+servers=(ceiling webhook)
+[[ $peer == 1 ]] && servers+=(opa)
+[[ $kyverno == 1 ]] && servers+=(kyverno)
+declare -A label=([ceiling]=ceiling [webhook]=webhook [opa]="OPA v1.22.3" [kyverno]="Kyverno v1.19.1")
 for conns in 64 8; do
-  c_rate=ceiling_rate_$conns c_p50=ceiling_p50_$conns c_p99=ceiling_p99_$conns
-  w_rate=webhook_rate_$conns w_p50=webhook_p50_$conns w_p99=webhook_p99_$conns
-  o_rate=- o_p50=- o_p99=- vs_opa=-
-  if [[ $peer == 1 ]]; then
-    o_rate_v=opa_rate_$conns o_p50_v=opa_p50_$conns o_p99_v=opa_p99_$conns
-    o_rate=${!o_rate_v} o_p50=${!o_p50_v} o_p99=${!o_p99_v}
-    vs_opa=$(ratio "${!w_rate}" "$o_rate")
-  fi
-  echo "| $conns | ${!c_rate} | ${!c_p50} | ${!c_p99} | ${!w_rate} | ${!w_p50} | ${!w_p99} | $o_rate | $o_p50 | $o_p99 | $(ratio "${!w_rate}" "${!c_rate}") | $(ratio "${!w_p99}" "${!c_p99}") | $vs_opa |"
+  w_rate=webhook_rate_$conns w_p99=webhook_p99_$conns
+  for server in "${servers[@]}"; do
+    rate=${server}_rate_$conns p50=${server}_p50_$conns p99=${server}_p99_$conns
+    if [[ $server == webhook ]]; then
+      vs_rate=- vs_p99=-
+    else
+      vs_rate="**$(ratio "${!w_rate}" "${!rate}")**" vs_p99=$(ratio "${!w_p99}" "${!p99}")
+    fi
+    echo "| $conns | ${label[$server]} | ${!rate} | ${!p50} | ${!p99} | $vs_rate | $vs_p99 |"
+  done
 done
 echo
 echo "RSS after each server's runs: ceiling $ceiling_rss, webhook $webhook_rss$(
-  [[ $peer == 1 ]] && echo ", OPA $opa_rss")"
+  [[ $peer == 1 ]] && echo ", OPA $opa_rss")$([[ $kyverno == 1 ]] && echo ", Kyverno $kyverno_rss")"
 echo "webhook: $lines decision lines logged and $counted reviews counted by /metrics for $reviewed reviews answered under load"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
