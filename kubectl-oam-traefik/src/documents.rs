@@ -29,12 +29,13 @@ pub struct ReadError {
 }
 
 /// Read every document of `paths`; directories are walked recursively for
-/// `*.yaml`, `*.yml` and `*.json`, in name order.
+/// `*.yaml`, `*.yml` and `*.json`, in name order. Files are parsed on every core, and the
+/// documents come back in the order of the files.
 pub fn read_all(paths: &[PathBuf]) -> (Vec<Document>, Vec<ReadError>) {
-    let mut docs = Vec::new();
+    let mut files = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
-        let files = if path.as_os_str() == "-" {
+        let found_files = if path.as_os_str() == "-" {
             vec![path.clone()]
         } else if path.is_dir() {
             let mut found = Vec::new();
@@ -48,14 +49,50 @@ pub fn read_all(paths: &[PathBuf]) -> (Vec<Document>, Vec<ReadError>) {
         } else {
             vec![path.clone()]
         };
-        for file in files {
-            match read_file(&file) {
-                Ok(mut d) => docs.append(&mut d),
-                Err(e) => errors.push(e),
-            }
+        files.extend(found_files);
+    }
+    let mut docs = Vec::new();
+    for read in read_files(&files) {
+        match read {
+            Ok(mut d) => docs.append(&mut d),
+            Err(e) => errors.push(e),
         }
     }
     (docs, errors)
+}
+
+/// `read_file` of each of `files`, in their order, spread over the available cores (each
+/// worker takes the next file not yet taken).
+fn read_files(files: &[PathBuf]) -> Vec<Result<Vec<Document>, ReadError>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len());
+    if workers <= 1 {
+        return files.iter().map(|f| read_file(f)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, Result<Vec<Document>, ReadError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(file) = files.get(i) else {
+                            return mine;
+                        };
+                        mine.push((i, read_file(file)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 fn display(path: &Path) -> String {
@@ -217,16 +254,107 @@ fn push_yaml(
     let Some(first) = first else {
         return Ok(());
     };
-    let mut yaml: serde_yaml::Value =
-        serde_yaml::from_str(chunk).map_err(|e| match e.location() {
-            Some(l) => format!("line {}: {e}", start + l.line() - 1),
-            None => e.to_string(),
-        })?;
+    let located = |e: serde_yaml::Error| match e.location() {
+        Some(l) => format!("line {}: {e}", start + l.line() - 1),
+        None => e.to_string(),
+    };
+    // Without a merge key (`<<`), straight into JSON values: one tree instead of two. With
+    // one, through YAML's own values, where the merge is applied; so also when the plain
+    // way refuses the document (a key that is no scalar, a tag), which says why.
+    if !chunk.contains("<<")
+        && let Ok(value) = serde::de::DeserializeSeed::deserialize(
+            Strict,
+            serde_yaml::Deserializer::from_str(chunk),
+        )
+    {
+        out.push((first, value));
+        return Ok(());
+    }
+    let mut yaml: serde_yaml::Value = serde_yaml::from_str(chunk).map_err(located)?;
     yaml.apply_merge()
         .map_err(|e| format!("line {first}: merge key: {e}"))?;
     let value = serde_json::to_value(yaml).map_err(|e| format!("line {first}: {e}"))?;
     out.push((first, value));
     Ok(())
+}
+
+/// A JSON value read straight from YAML, refusing a key given twice in one mapping, as
+/// YAML's own values do (serde_json's keep the last one silently: two readers of one
+/// manifest must not see two different objects).
+struct Strict;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a YAML value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(Strict)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate key {key:?}"
+                )));
+            }
+            let value = map.next_value_seed(Strict)?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -275,6 +403,25 @@ mod tests {
         let docs = parse_yaml(text).expect("parses");
         assert_eq!(docs[0].1["metadata"]["annotations"]["x"], "1");
         assert!(docs[0].1["metadata"].get("<<").is_none());
+    }
+
+    #[test]
+    fn documents_read_the_same_with_or_without_a_merge_key() {
+        // Scalars of every kind, quoted and plain, integer keys, nulls, nested flows, block
+        // strings: the direct reading and the one through YAML's values agree.
+        let body = "kind: Ingress\nmetadata:\n  name: \"web\"\n  labels: {a: 'x', b: \"8080\", c: yes}\nspec:\n  n: 3\n  f: 1.5\n  neg: -7\n  t: true\n  z: ~\n  e: []\n  ports: {8080: http, 9090: metrics}\n  text: |\n    line one\n    line two\n  list:\n    - {name: a, port: 80}\n    - plain words here\n";
+        let direct = parse_yaml(body).expect("parses");
+        let merged =
+            parse_yaml(&format!("{body}base: &b {{x: 1}}\nother:\n  <<: *b\n")).expect("parses");
+        let mut through_yaml = merged[0].1.clone();
+        let map = through_yaml.as_object_mut().expect("object");
+        map.remove("base");
+        map.remove("other");
+        assert_eq!(direct[0].1, through_yaml);
+        assert_eq!(direct[0].1["spec"]["ports"]["8080"], "http");
+        assert_eq!(direct[0].1["spec"]["neg"], -7);
+        assert_eq!(direct[0].1["metadata"]["labels"]["c"], "yes");
+        assert!(direct[0].1["spec"]["z"].is_null());
     }
 
     #[test]

@@ -14,6 +14,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{CommandFactory, Parser};
 use oam_traefik_policy::routes::{self, EffectiveRoute};
 use oam_traefik_policy::{Object, Policy};
