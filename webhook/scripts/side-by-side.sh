@@ -86,7 +86,7 @@ post() {
   curl -s "${tls[@]}" -H 'Content-Type: application/json' --data-binary "@$2" "$1"
 }
 # How curl trusts the server: the run's CA; Kyverno serves a certificate of its own CA.
-tls=(--cacert "$work/ca.crt")
+tls=(--cacert "$work/tls/ca.crt")
 # Waits until URL answers the good body with HTTP 200, at most 60 s.
 wait_for() {
   for _ in $(seq 600); do
@@ -162,7 +162,11 @@ stop() {
 pid=$!
 for _ in $(seq 100); do grep -q '"ca":' "$work/dev.log" && break; sleep 0.1; done
 dir=$(dirname "$(sed -n 's/.*"ca":"\([^"]*\)".*/\1/p' "$work/dev.log" | head -n1)")
-cp "$dir/ca.crt" "$dir/tls.crt" "$dir/tls.key" "$work/" || fail "no certificate from --dev-self-signed"
+# In a folder of their own, as a mounted Secret is: the webhook watches the folder of its
+# certificate for rotations, and the servers' logs, written next to it, would wake its
+# watcher on every line (no cluster runs it so).
+mkdir -p "$work/tls"
+cp "$dir/ca.crt" "$dir/tls.crt" "$dir/tls.key" "$work/tls/" || fail "no certificate from --dev-self-signed"
 stop
 
 # The good body, and one bad app per rule (uids bad-OT00N).
@@ -180,7 +184,7 @@ served=0
 
 # The ceiling.
 port=$(free_port)
-"$out/examples/ceiling" --listen "127.0.0.1:$port" --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
+"$out/examples/ceiling" --listen "127.0.0.1:$port" --tls-cert "$work/tls/tls.crt" --tls-key "$work/tls/tls.key" \
   >"$work/ceiling.log" 2>&1 &
 pid=$!
 url="https://127.0.0.1:$port/mutate"
@@ -193,7 +197,7 @@ stop
 # The webhook, as production runs it but without a cluster.
 port=$(free_port)
 mport=$(free_port)
-"$out/oam-traefik-webhook" --listen "127.0.0.1:$port" --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
+"$out/oam-traefik-webhook" --listen "127.0.0.1:$port" --tls-cert "$work/tls/tls.crt" --tls-key "$work/tls/tls.key" \
   --no-cluster --policy webhook/bench/policy.yaml --metrics-listen "127.0.0.1:$mport" >"$work/webhook.log" 2>&1 &
 pid=$!
 url="https://127.0.0.1:$port/mutate"
@@ -216,7 +220,7 @@ lines=$(grep -c '"admission decision"' "$work/webhook.log" || true)
 if [[ $peer == 1 ]]; then
   port=$(free_port)
   "$opa" run --server --skip-version-check --addr "127.0.0.1:$port" \
-    --tls-cert-file "$work/tls.crt" --tls-private-key-file "$work/tls.key" \
+    --tls-cert-file "$work/tls/tls.crt" --tls-private-key-file "$work/tls/tls.key" \
     webhook/bench/opa/admission.rego oam_traefik:webhook/bench/policy.yaml >"$work/opa.log" 2>&1 &
   pid=$!
   url="https://127.0.0.1:$port/"
@@ -257,7 +261,7 @@ if [[ $kyverno == 1 ]]; then
   kill "$peer_pid"
   wait "$peer_pid" 2>/dev/null || true
   peer_pid=
-  tls=(--cacert "$work/ca.crt")
+  tls=(--cacert "$work/tls/ca.crt")
 fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }

@@ -1,26 +1,30 @@
 //! Logging: JSON lines on stdout, and one decision line per admission request.
 
+use std::io::Write;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::admission::{Decision, Endpoint, Request, describe_exemption};
 
-/// Lines waiting for the writer thread; past this, request handlers wait (no line is dropped).
-const BUFFERED_LINES: usize = 16 * 1024;
+/// How long a line may wait before the writer thread writes it.
+const FLUSH_EVERY: Duration = Duration::from_millis(20);
+/// Waiting lines past which the writer thread is woken at once.
+const WAKE_AT: usize = 256 * 1024;
+/// Waiting lines past which request handlers wait for the writer (no line is dropped).
+const FULL_AT: usize = 8 * 1024 * 1024;
 
-/// JSON lines on stdout; `RUST_LOG` filters (default `info`). Lines are written by a
-/// dedicated thread in batches, so request handlers do not make a write(2) per decision;
-/// keep the guard until exit, dropping it flushes what is left.
-pub fn init() -> WorkerGuard {
+/// JSON lines on stdout; `RUST_LOG` filters (default `info`). Request handlers append their
+/// line to a shared buffer and go on; a dedicated thread writes what has gathered every
+/// [`FLUSH_EVERY`] (sooner past [`WAKE_AT`]) with one write(2), so that a busy webhook
+/// neither makes a system call nor wakes a thread per decision. Keep the guard until exit:
+/// dropping it writes what is left.
+pub fn init() -> std::io::Result<LogGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let filter = quiet_library_dumps(filter);
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(BUFFERED_LINES)
-        .thread_name("oam-traefik-log")
-        .finish(std::io::BufWriter::new(std::io::stdout()));
+    let (writer, guard) = Batched::start(std::io::stdout())?;
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -29,7 +33,128 @@ pub fn init() -> WorkerGuard {
         .with_env_filter(filter)
         .with_writer(writer)
         .init();
-    guard
+    Ok(guard)
+}
+
+/// The lines waiting for the writer thread.
+struct Pending {
+    lines: Mutex<Lines>,
+    /// Signalled when the writer should write now (past `WAKE_AT`, or closing).
+    wake: Condvar,
+    /// Signalled when the writer has taken the lines (room for handlers waiting at `FULL_AT`).
+    room: Condvar,
+}
+
+#[derive(Default)]
+struct Lines {
+    bytes: Vec<u8>,
+    closing: bool,
+}
+
+impl Pending {
+    fn lock(&self) -> MutexGuard<'_, Lines> {
+        // A panic while holding the lock leaves whole lines (each is appended at once).
+        self.lines.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The `MakeWriter` of [`init`]: appends each formatted line to the pending lines.
+#[derive(Clone)]
+pub struct Batched(Arc<Pending>);
+
+impl Batched {
+    /// The writer and the guard that owns the thread writing to `out`.
+    pub fn start<W: Write + Send + 'static>(out: W) -> std::io::Result<(Batched, LogGuard)> {
+        let pending = Arc::new(Pending {
+            lines: Mutex::new(Lines::default()),
+            wake: Condvar::new(),
+            room: Condvar::new(),
+        });
+        let thread = std::thread::Builder::new()
+            .name("oam-traefik-log".into())
+            .spawn({
+                let pending = pending.clone();
+                move || write_lines(&pending, out)
+            })?;
+        let guard = LogGuard {
+            pending: pending.clone(),
+            thread: Some(thread),
+        };
+        Ok((Batched(pending), guard))
+    }
+}
+
+impl Write for Batched {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        let mut lines = self.0.lock();
+        while lines.bytes.len() >= FULL_AT && !lines.closing {
+            lines = self.0.room.wait(lines).unwrap_or_else(|e| e.into_inner());
+        }
+        let before = lines.bytes.len();
+        lines.bytes.extend_from_slice(line);
+        if before < WAKE_AT && lines.bytes.len() >= WAKE_AT {
+            self.0.wake.notify_one();
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Batched {
+    type Writer = Batched;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// The writer thread: takes whatever has gathered, writes it in one go, until closed and empty.
+fn write_lines<W: Write>(pending: &Pending, mut out: W) {
+    let mut taken = Vec::new();
+    loop {
+        let mut lines = pending.lock();
+        if lines.bytes.len() < WAKE_AT && !lines.closing {
+            lines = pending
+                .wake
+                .wait_timeout(lines, FLUSH_EVERY)
+                .map(|(l, _)| l)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        std::mem::swap(&mut lines.bytes, &mut taken);
+        let closing = lines.closing;
+        drop(lines);
+        pending.room.notify_all();
+        if !taken.is_empty() {
+            // Nowhere to report a failed write of the log itself; the next batch tries again.
+            let _ = out.write_all(&taken).and_then(|()| out.flush());
+            taken.clear();
+            // Do not keep a burst's buffer for ever.
+            taken.shrink_to(WAKE_AT * 2);
+        }
+        if closing && pending.lock().bytes.is_empty() {
+            return;
+        }
+    }
+}
+
+/// Owns the log thread; dropping it writes every waiting line and stops the thread.
+pub struct LogGuard {
+    pending: Arc<Pending>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.pending.lock().closing = true;
+        self.pending.wake.notify_one();
+        self.pending.room.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// kube's client warns `eof in poll: Custom { kind: UnexpectedEof, .. }` (a Debug dump)
@@ -137,6 +262,77 @@ fn object_name(request: &Request) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `Write` whose bytes the test can read, counting the writes it gets.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<(Vec<u8>, usize)>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let mut s = self.0.lock().unwrap();
+            s.0.extend_from_slice(b);
+            s.1 += 1;
+            Ok(b.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_line_is_written_in_order_and_in_batches() {
+        let out = Shared::default();
+        let (writer, guard) = Batched::start(out.clone()).expect("log thread");
+        // From several threads, past the point where handlers wait for the writer.
+        let lines_per_thread = 40_000;
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let mut w = writer.clone();
+                s.spawn(move || {
+                    for i in 0..lines_per_thread {
+                        w.write_all(format!("{t} {i:0>200}\n").as_bytes()).unwrap();
+                    }
+                });
+            }
+        });
+        drop(guard);
+        let (bytes, writes) = out.0.lock().unwrap().clone();
+        let text = String::from_utf8(bytes).expect("whole lines");
+        let mut next = [0usize; 4];
+        for line in text.lines() {
+            let (t, i) = line.split_once(' ').expect("thread and number");
+            let t: usize = t.parse().unwrap();
+            assert_eq!(
+                i.parse::<usize>().unwrap(),
+                next[t],
+                "line order of thread {t}"
+            );
+            next[t] += 1;
+        }
+        assert_eq!(next, [lines_per_thread; 4], "every line, none twice");
+        assert!(
+            writes < 4 * lines_per_thread / 10,
+            "{writes} writes for {} lines: not batched",
+            4 * lines_per_thread
+        );
+    }
+
+    #[test]
+    fn a_line_is_written_soon_without_more_traffic() {
+        let out = Shared::default();
+        let (mut writer, _guard) = Batched::start(out.clone()).expect("log thread");
+        writer.write_all(b"one line\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while out.0.lock().unwrap().0.is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the line was never written"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(out.0.lock().unwrap().0, b"one line\n");
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("watch of Middleware failed: {0}")]

@@ -10,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let _log = log::init();
+    let _log = log::init()?;
     // kube's client and our server both use rustls; settle the process-wide provider once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     if let Some(namespace) = cli.self_test.clone() {
