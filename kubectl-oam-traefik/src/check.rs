@@ -215,15 +215,35 @@ pub struct Parsed {
     /// The index over every document (absence means `Unknown`).
     pub index: Index,
     /// Documents the rules read, with their typed views.
-    pub objects: Vec<(Document, Object)>,
+    pub objects: Vec<(Document<()>, Object)>,
     /// Documents of other kinds.
     pub skipped: usize,
     /// Documents that do not fit their typed view.
     pub errors: Vec<Problem>,
 }
 
+/// What the reader makes of a document (on the core that read it): its typed view when it
+/// is a kind the rules read, the value itself otherwise (other kinds the index keeps, and
+/// documents that do not fit their view, whose error [`parse`] reports).
+pub enum Content {
+    /// A kind the rules read.
+    Typed(Object),
+    /// Anything else.
+    Raw(serde_json::Value),
+}
+
+impl Content {
+    /// The typed view of `value`, or `value`.
+    pub fn of(value: serde_json::Value) -> Content {
+        match Object::from_value(&value) {
+            Ok(Some(object)) => Content::Typed(object),
+            _ => Content::Raw(value),
+        }
+    }
+}
+
 /// Parse and index `docs`; objects without a namespace live in `namespace`.
-pub fn parse(docs: Vec<Document>, namespace: &str) -> Parsed {
+pub fn parse(docs: Vec<Document<Content>>, namespace: &str) -> Parsed {
     let mut parsed = Parsed {
         index: Index::new(false),
         objects: Vec::new(),
@@ -231,20 +251,31 @@ pub fn parse(docs: Vec<Document>, namespace: &str) -> Parsed {
         errors: Vec::new(),
     };
     for doc in docs {
-        match parsed.index.insert_value(&doc.value, namespace) {
-            Ok(Some(object)) => parsed.objects.push((doc, object)),
+        let place = Document {
+            file: doc.file,
+            index: doc.index,
+            line: doc.line,
+            value: (),
+        };
+        let value = match doc.value {
+            Content::Typed(object) => {
+                parsed.index.insert(&object, namespace);
+                parsed.objects.push((place, object));
+                continue;
+            }
+            Content::Raw(value) => value,
+        };
+        match parsed.index.insert_value(&value, namespace) {
+            Ok(Some(object)) => parsed.objects.push((place, object)),
             Ok(None) => parsed.skipped += 1,
             Err(e) => parsed.errors.push(Problem {
-                file: doc.file.clone(),
-                line: Some(doc.line),
+                file: place.file.clone(),
+                line: Some(place.line),
                 message: format!(
                     "document {} ({} {}): {e}",
-                    doc.index,
-                    doc.value
-                        .get("kind")
-                        .and_then(|k| k.as_str())
-                        .unwrap_or("?"),
-                    doc.value
+                    place.index,
+                    value.get("kind").and_then(|k| k.as_str()).unwrap_or("?"),
+                    value
                         .pointer("/metadata/name")
                         .and_then(|k| k.as_str())
                         .unwrap_or("?"),

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// One document of a manifest file.
+/// One document of a manifest file: its place, and what the reader made of it (`T`).
 #[derive(Debug, Clone)]
-pub struct Document {
+pub struct Document<T = Value> {
     /// The file as given (`-` for stdin), with `/` separators.
     pub file: String,
     /// Position of the document in its file, from 0.
@@ -15,7 +15,7 @@ pub struct Document {
     /// The line the document starts on, from 1.
     pub line: usize,
     /// The document.
-    pub value: Value,
+    pub value: T,
 }
 
 /// A file that cannot be read or parsed.
@@ -29,9 +29,13 @@ pub struct ReadError {
 }
 
 /// Read every document of `paths`; directories are walked recursively for
-/// `*.yaml`, `*.yml` and `*.json`, in name order. Files are parsed on every core, and the
-/// documents come back in the order of the files.
-pub fn read_all(paths: &[PathBuf]) -> (Vec<Document>, Vec<ReadError>) {
+/// `*.yaml`, `*.yml` and `*.json`, in name order. Files are parsed on every core, each
+/// document handed to `make` there (so that a file's values need not all live at once), and
+/// the documents come back in the order of the files.
+pub fn read_all<T: Send>(
+    paths: &[PathBuf],
+    make: impl Fn(Value) -> T + Sync,
+) -> (Vec<Document<T>>, Vec<ReadError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
@@ -52,7 +56,7 @@ pub fn read_all(paths: &[PathBuf]) -> (Vec<Document>, Vec<ReadError>) {
         files.extend(found_files);
     }
     let mut docs = Vec::new();
-    for read in read_files(&files) {
+    for read in read_files(&files, &make) {
         match read {
             Ok(mut d) => docs.append(&mut d),
             Err(e) => errors.push(e),
@@ -63,15 +67,18 @@ pub fn read_all(paths: &[PathBuf]) -> (Vec<Document>, Vec<ReadError>) {
 
 /// `read_file` of each of `files`, in their order, spread over the available cores (each
 /// worker takes the next file not yet taken).
-fn read_files(files: &[PathBuf]) -> Vec<Result<Vec<Document>, ReadError>> {
+fn read_files<T: Send>(
+    files: &[PathBuf],
+    make: &(impl Fn(Value) -> T + Sync),
+) -> Vec<Result<Vec<Document<T>>, ReadError>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len());
     if workers <= 1 {
-        return files.iter().map(|f| read_file(f)).collect();
+        return files.iter().map(|f| read_file(f, make)).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<(usize, Result<Vec<Document>, ReadError>)> = std::thread::scope(|s| {
+    let mut results: Vec<(usize, Result<Vec<Document<T>>, ReadError>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| {
@@ -81,7 +88,7 @@ fn read_files(files: &[PathBuf]) -> Vec<Result<Vec<Document>, ReadError>> {
                         let Some(file) = files.get(i) else {
                             return mine;
                         };
-                        mine.push((i, read_file(file)));
+                        mine.push((i, read_file(file, make)));
                     }
                 })
             })
@@ -117,7 +124,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn read_file(path: &Path) -> Result<Vec<Document>, ReadError> {
+fn read_file<T>(path: &Path, make: &impl Fn(Value) -> T) -> Result<Vec<Document<T>>, ReadError> {
     let file = display(path);
     let fail = |message: String| ReadError {
         file: file.clone(),
@@ -143,7 +150,7 @@ fn read_file(path: &Path) -> Result<Vec<Document>, ReadError> {
                 file: file.clone(),
                 index: docs.len(),
                 line,
-                value,
+                value: make(value),
             });
         }
     }

@@ -216,7 +216,7 @@ fn explain(cluster: &cli::ClusterArgs, policy: &Policy, args: &ExplainArgs) -> R
 }
 
 fn check(cluster: &cli::ClusterArgs, policy: &Policy, args: &CheckArgs) -> Result<u8> {
-    let (docs, read_errors) = documents::read_all(&args.files);
+    let (docs, read_errors) = documents::read_all(&args.files, check::Content::of);
     let mut files: Vec<&str> = docs.iter().map(|d| d.file.as_str()).collect();
     files.extend(read_errors.iter().map(|e| e.file.as_str()));
     files.sort();
