@@ -225,6 +225,8 @@ pub struct Parsed {
 /// What the reader makes of a document (on the core that read it): its typed view when it
 /// is a kind the rules read, the value itself otherwise (other kinds the index keeps, and
 /// documents that do not fit their view, whose error [`parse`] reports).
+// Nearly every document is `Typed`: boxing it would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub enum Content {
     /// A kind the rules read.
     Typed(Object),

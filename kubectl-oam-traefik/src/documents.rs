@@ -65,12 +65,12 @@ pub fn read_all<T: Send>(
     (docs, errors)
 }
 
+/// The documents of one file, or why it could not be read.
+type FileRead<T> = Result<Vec<Document<T>>, ReadError>;
+
 /// `read_file` of each of `files`, in their order, spread over the available cores (each
 /// worker takes the next file not yet taken).
-fn read_files<T: Send>(
-    files: &[PathBuf],
-    make: &(impl Fn(Value) -> T + Sync),
-) -> Vec<Result<Vec<Document<T>>, ReadError>> {
+fn read_files<T: Send>(files: &[PathBuf], make: &(impl Fn(Value) -> T + Sync)) -> Vec<FileRead<T>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len());
@@ -78,7 +78,7 @@ fn read_files<T: Send>(
         return files.iter().map(|f| read_file(f, make)).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<(usize, Result<Vec<Document<T>>, ReadError>)> = std::thread::scope(|s| {
+    let mut results: Vec<(usize, FileRead<T>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| {
@@ -124,7 +124,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn read_file<T>(path: &Path, make: &impl Fn(Value) -> T) -> Result<Vec<Document<T>>, ReadError> {
+fn read_file<T>(path: &Path, make: &impl Fn(Value) -> T) -> FileRead<T> {
     let file = display(path);
     let fail = |message: String| ReadError {
         file: file.clone(),
