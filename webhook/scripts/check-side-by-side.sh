@@ -108,7 +108,7 @@ for tool in "${tools[@]}"; do
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1fx", a / b}'; }
 
-echo "load average before: $load_before; $runs timed runs of each tool (median shown), alternating"
+echo "load average before: $load_before; $runs timed run(s) of each tool (median shown), alternating"
 echo "input: $objects objects in 100 files, $((bytes / 1024)) KiB of YAML; failing objects by rule: $expected (every tool found exactly these)"
 echo
 echo "| tool | seconds | peak RSS MiB | time against check |"
