@@ -70,15 +70,20 @@ impl Batched {
             wake: Condvar::new(),
             room: Condvar::new(),
         });
+        let (finished, done) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("oam-traefik-log".into())
             .spawn({
                 let pending = pending.clone();
-                move || write_lines(&pending, out)
+                move || {
+                    write_lines(&pending, out);
+                    let _ = finished.send(());
+                }
             })?;
         let guard = LogGuard {
             pending: pending.clone(),
             thread: Some(thread),
+            finished: done,
         };
         Ok((Batched(pending), guard))
     }
@@ -144,14 +149,22 @@ fn write_lines<W: Write>(pending: &Pending, mut out: W) {
 pub struct LogGuard {
     pending: Arc<Pending>,
     thread: Option<JoinHandle<()>>,
+    /// Says when the thread has written everything.
+    finished: std::sync::mpsc::Receiver<()>,
 }
+
+/// How long exiting waits for the last lines: a stdout nobody reads must not keep the
+/// process (and a rollout) from ending.
+const LAST_LINES_WAIT: Duration = Duration::from_secs(2);
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
         self.pending.lock().closing = true;
         self.pending.wake.notify_one();
         self.pending.room.notify_all();
-        if let Some(thread) = self.thread.take() {
+        if self.finished.recv_timeout(LAST_LINES_WAIT).is_ok()
+            && let Some(thread) = self.thread.take()
+        {
             let _ = thread.join();
         }
     }
@@ -315,6 +328,34 @@ mod tests {
             writes < 4 * lines_per_thread / 10,
             "{writes} writes for {} lines: not batched",
             4 * lines_per_thread
+        );
+    }
+
+    /// A `Write` that never returns, as a stdout nobody reads.
+    struct Stuck;
+
+    impl Write for Stuck {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            std::thread::park();
+            Ok(0)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn exiting_does_not_wait_for_ever_on_a_stuck_stdout() {
+        let (mut writer, guard) = Batched::start(Stuck).expect("log thread");
+        writer.write_all(b"a line nobody reads\n").unwrap();
+        std::thread::sleep(FLUSH_EVERY * 3);
+        let start = std::time::Instant::now();
+        drop(guard);
+        let waited = start.elapsed();
+        assert!(
+            waited >= LAST_LINES_WAIT / 2 && waited < LAST_LINES_WAIT * 2,
+            "dropping the guard took {waited:?}"
         );
     }
 
