@@ -14,15 +14,15 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{CommandFactory, Parser};
 use oam_traefik_policy::routes::{self, EffectiveRoute};
 use oam_traefik_policy::{Object, Policy};
 
 use crate::cli::{CheckArgs, CheckFormat, Cli, Command, ExplainArgs, ListArgs};
 use crate::cluster::{Scope, Snapshot};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -81,7 +81,7 @@ fail() {
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 hwm() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-# post URL FILE: the body of the answer to POST FILE (curl trusting the run's CA).
+# post URL FILE: the body of the answer to POST FILE (curl trusting what `tls` says).
 post() {
   curl -s "${tls[@]}" -H 'Content-Type: application/json' --data-binary "@$2" "$1"
 }

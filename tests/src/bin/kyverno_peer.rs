@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use oam_traefik_e2e::ControlPlane;
+use oam_traefik_e2e::admission::review;
 use oam_traefik_e2e::ports::free_port;
 use oam_traefik_e2e::process::{Process, wait_until};
 use serde_json::{Value, json};
@@ -254,20 +255,17 @@ fn denies(client: &reqwest::blocking::Client, url: &str) -> bool {
             "traits": [{"type": "gateway", "properties": {"domain": "probe.example.com"}}],
         }]},
     });
-    let review = json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "probe",
-            "kind": {"group": "core.oam.dev", "version": "v1beta1", "kind": "Application"},
-            "resource": {"group": "core.oam.dev", "version": "v1beta1", "resource": "applications"},
-            "name": "probe",
-            "namespace": "default",
-            "operation": "CREATE",
-            "userInfo": {"username": "probe", "groups": ["system:authenticated"]},
-            "object": app,
-        }
-    });
+    let mut review = review(
+        "probe",
+        "CREATE",
+        "default",
+        ("core.oam.dev", "v1beta1", "Application"),
+        app,
+        Value::Null,
+    );
+    // Kyverno maps the request's resource to its kind, as the API server sends it.
+    review["request"]["resource"] =
+        json!({"group": "core.oam.dev", "version": "v1beta1", "resource": "applications"});
     let Ok(answer) = client.post(url).json(&review).send() else {
         return false;
     };
